@@ -1,0 +1,27 @@
+# Makefile for the anonymize extension (PGXS)
+
+MODULE_big = anonymize
+OBJS = \
+	src/anonymize.o \
+	src/audit.o \
+	src/eligibility.o \
+	src/erasure_rules.o \
+	src/mapping.o \
+	src/mapping_validate.o \
+	src/plan_cache.o
+
+EXTENSION = anonymize
+DATA = anonymize--1.0.sql
+PGFILEDESC = "anonymize - GDPR erasure for subscription-billing databases"
+
+PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=.
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --inputdir=.
+TAP_TESTS = 1
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

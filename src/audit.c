@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.c
+ *	  The audit log: one row per anonymized customer, with no personal data
+ *	  (customer id, time, role, company or individual, rows deleted per
+ *	  rule).  Its row also marks the customer as anonymized.
+ *
+ * The log belongs to the extension owner and is read and written as that
+ * owner, so that an operator allowed to anonymize cannot forge or erase
+ * audit rows.  The statements touch only anonymize.audit_log.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "anonymize.h"
+
+/* Runs a plan as the extension owner. */
+static int
+execute_as_owner(AnonymizePlans *plans, SPIPlanPtr plan, Datum *values,
+				 bool read_only)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			result;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(plans->extension_owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	result = SPI_execute_plan(plan, values, NULL, read_only, 1);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return result;
+}
+
+/*
+ * True if the customer has been anonymized already; then *is_company says
+ * how.
+ */
+bool
+audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company)
+{
+	bool		isnull;
+
+	if (execute_as_owner(plans, plans->audit_lookup, &customer_id, true)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.audit_log");
+	if (SPI_processed == 0)
+		return false;
+	*is_company = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1,
+											 &isnull));
+	return true;
+}
+
+void
+audit_insert(AnonymizePlans *plans, Datum customer_id, bool is_company,
+			 const char *rows_deleted_json)
+{
+	Datum		values[4];
+
+	/* current_user of the caller, not the owner the insert runs as */
+	values[0] = customer_id;
+	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[2] = CStringGetTextDatum(is_company ? "company" : "individual");
+	values[3] = DirectFunctionCall1(jsonb_in,
+									CStringGetDatum(rows_deleted_json));
+
+	if (execute_as_owner(plans, plans->audit_insert, values, false)
+		!= SPI_OK_INSERT)
+		elog(ERROR, "could not write anonymize.audit_log");
+}

@@ -1,0 +1,162 @@
+/*-------------------------------------------------------------------------
+ *
+ * eligibility.c
+ *	  Whether a customer may be anonymized: it exists, and no blocker or
+ *	  balance rule holds it back.
+ *
+ * In a transaction that uses one snapshot for all its statements
+ * (REPEATABLE READ and SERIALIZABLE), a blocker committed after that
+ * snapshot was taken is invisible to it.  As PostgreSQL's foreign key checks
+ * do, the check is then run again with the latest snapshot, and a blocker
+ * seen only there raises a serialization failure instead of an erasure.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/uuid.h"
+
+#include "anonymize.h"
+
+static char *
+customer_id_text(Datum customer_id)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, customer_id));
+}
+
+void
+report_unknown_customer(Datum customer_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("customer %s does not exist", customer_id_text(customer_id))));
+}
+
+bool
+customer_exists(AnonymizePlans *plans, Datum customer_id)
+{
+	if (SPI_execute_plan(plans->customer_exists, &customer_id, NULL,
+						 true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up customer");
+	return SPI_processed > 0;
+}
+
+/*
+ * Runs the blockers plan with the given snapshot (InvalidSnapshot: the
+ * current one) and returns the rules that hold the customer back.
+ */
+static List *
+run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum customer_id,
+				  Snapshot snapshot, bool read_only)
+{
+	List	   *blockers = NIL;
+
+	if (plan == NULL)
+		return NIL;
+	if (SPI_execute_snapshot(plan, &customer_id, NULL, snapshot,
+							 InvalidSnapshot, read_only, false, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not check the blockers of a customer");
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Blocker    *blocker;
+
+		if (!DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull)))
+			continue;
+		blocker = palloc0(sizeof(Blocker));
+		blocker->rule = &plans->mapping->blocker_rules[
+			DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull))];
+		blocker->relid = blocker->rule->relation.relid;
+		blocker->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+		blocker->amount = SPI_getvalue(tuple, desc, 3);
+		blockers = lappend(blockers, blocker);
+	}
+	return blockers;
+}
+
+/*
+ * The blockers of a customer, without "already anonymized".  With
+ * lock_rows, the customer's rows of the blocker relations are locked FOR
+ * SHARE; without, nothing is locked.
+ */
+List *
+find_blockers(AnonymizePlans *plans, Datum customer_id, bool lock_rows)
+{
+	return run_blockers_plan(plans,
+							 lock_rows ? plans->blockers_locking : plans->blockers,
+							 customer_id, InvalidSnapshot, !lock_rows);
+}
+
+/* "2 rows of relation "billing.invoices" (invoice not paid or cancelled)" */
+static void
+append_blocker(StringInfo buf, const Blocker *blocker)
+{
+	const Rule *rule = blocker->rule;
+
+	if (buf->len > 0)
+		appendStringInfoString(buf, "; ");
+	if (rule->kind == RULE_BALANCE)
+		appendStringInfo(buf, "a balance of %s in relation \"%s.%s\" (%s)",
+						 blocker->amount, rule->relation.schema,
+						 rule->relation.name, rule->reason);
+	else
+		appendStringInfo(buf, "%lld %s of relation \"%s.%s\" (%s)",
+						 (long long) blocker->rows,
+						 blocker->rows == 1 ? "row" : "rows",
+						 rule->relation.schema, rule->relation.name,
+						 rule->reason);
+}
+
+static char *
+describe_blockers(List *blockers)
+{
+	StringInfoData buf;
+	ListCell   *cell;
+
+	initStringInfo(&buf);
+	foreach(cell, blockers)
+		append_blocker(&buf, lfirst(cell));
+	return buf.data;
+}
+
+/*
+ * Errors out unless the customer, whose row the caller has locked, may be
+ * anonymized now.  Leaves the customer's rows of the blocker relations
+ * locked until the end of the transaction.
+ */
+void
+refuse_if_blocked(AnonymizePlans *plans, Datum customer_id)
+{
+	List	   *blockers = find_blockers(plans, customer_id, true);
+
+	if (blockers != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("customer %s cannot be anonymized",
+						customer_id_text(customer_id)),
+				 errdetail("Blocked by %s.", describe_blockers(blockers)),
+				 errhint("Terminate its subscriptions and settle its invoices and balance first; anonymize.blockers() lists what remains.")));
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+
+	/* Blockers committed after this transaction's snapshot was taken. */
+	blockers = run_blockers_plan(plans, plans->blockers, customer_id,
+								 GetLatestSnapshot(), true);
+	if (blockers != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("Customer %s got blocked by a transaction that committed after this one started: %s.",
+						   customer_id_text(customer_id),
+						   describe_blockers(blockers)),
+				 errhint("The transaction might succeed if retried.")));
+}

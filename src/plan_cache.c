@@ -1,0 +1,208 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan_cache.c
+ *	  The per-backend cache of prepared plans, built from the mapping once
+ *	  and kept until the mapping or a mapped relation changes.
+ *
+ * A relcache invalidation of a configuration table (sent by the trigger
+ * anonymize.mapping_changed() on every change of the mapping, in every
+ * backend at commit) or of a mapped relation (ALTER, RENAME, DROP) marks the
+ * cache stale; the next call reloads the mapping and prepares the plans
+ * again.  So a stale mapping is reported by name and a repaired one works
+ * again without reconnecting.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "anonymize.h"
+
+PG_FUNCTION_INFO_V1(anonymize_mapping_changed);
+
+static AnonymizePlans *cached_plans = NULL;
+static MemoryContext plan_context = NULL;
+static bool plans_valid = false;
+
+/* OIDs whose invalidation makes the plans stale. */
+static Oid *watched_relids = NULL;
+static int	n_watched_relids = 0;
+
+static void
+plan_cache_invalidate(Datum arg, Oid relid)
+{
+	if (!plans_valid)
+		return;
+	if (!OidIsValid(relid))
+	{
+		plans_valid = false;
+		return;
+	}
+	for (int i = 0; i < n_watched_relids; i++)
+		if (watched_relids[i] == relid)
+		{
+			plans_valid = false;
+			return;
+		}
+}
+
+void
+plan_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(plan_cache_invalidate, (Datum) 0);
+}
+
+/*
+ * Trigger on the configuration tables: every backend, this one included,
+ * rebuilds its plans once the change is visible to it.
+ */
+Datum
+anonymize_mapping_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "anonymize_mapping_changed: not called by trigger manager");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+static void
+watch_relation(Oid relid)
+{
+	watched_relids[n_watched_relids++] = relid;
+}
+
+static void
+watch_mapped_relations(const Mapping *m)
+{
+	static const char *const config_tables[] = {
+		"customer_mapping", "purge_rules", "blocker_rules", "balance_rules",
+		"audit_log"
+	};
+	int			n = 2 + m->n_purge_rules + m->n_blocker_rules +
+		lengthof(config_tables);
+
+	watched_relids = palloc(sizeof(Oid) * n);
+	n_watched_relids = 0;
+	watch_relation(m->customer.relid);
+	watch_relation(m->address.relid);
+	for (int i = 0; i < m->n_purge_rules; i++)
+		watch_relation(m->purge_rules[i].relation.relid);
+	for (int i = 0; i < m->n_blocker_rules; i++)
+		watch_relation(m->blocker_rules[i].relation.relid);
+	for (size_t i = 0; i < lengthof(config_tables); i++)
+		watch_relation(resolve_mapped_relation("anonymize", config_tables[i]));
+}
+
+/* Prepares one statement and keeps its plan; NULL text gives NULL. */
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	if (sql == NULL)
+		return NULL;
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+static void
+free_plans(AnonymizePlans *plans)
+{
+	SPIPlanPtr *all[] = {
+		&plans->customer_exists, &plans->lock_customer, &plans->blockers,
+		&plans->blockers_locking, &plans->purge, &plans->erase_address,
+		&plans->erase_customer, &plans->audit_lookup, &plans->audit_insert
+	};
+
+	for (size_t i = 0; i < lengthof(all); i++)
+		if (*all[i] != NULL)
+		{
+			SPI_freeplan(*all[i]);
+			*all[i] = NULL;
+		}
+}
+
+static void
+build_plans(AnonymizePlans *plans)
+{
+	Mapping    *m = load_mapping();
+	Oid			key[] = {UUIDOID};
+	Oid			erase[] = {UUIDOID, TEXTOID, TEXTOID};
+	Oid			audit[] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID};
+
+	plans->mapping = m;
+	plans->extension_owner = anonymize_extension_owner();
+	watch_mapped_relations(m);
+
+	plans->customer_exists = prepare_kept(customer_exists_sql(m), 1, key);
+	plans->lock_customer = prepare_kept(lock_customer_sql(m), 1, key);
+	plans->blockers = prepare_kept(blockers_sql(m, false), 1, key);
+	plans->blockers_locking = prepare_kept(blockers_sql(m, true), 1, key);
+	plans->purge = prepare_kept(purge_sql(m), 1, key);
+	plans->erase_address = prepare_kept(erase_address_sql(m), 2, erase);
+	plans->erase_customer = prepare_kept(erase_customer_sql(m), 3, erase);
+	plans->audit_lookup = prepare_kept(audit_lookup_sql(), 1, key);
+	plans->audit_insert = prepare_kept(audit_insert_sql(), 4, audit);
+}
+
+/*
+ * The plans of this backend, rebuilt first if the mapping or a mapped
+ * relation changed.  The caller is connected to SPI.
+ */
+AnonymizePlans *
+get_plans(void)
+{
+	MemoryContext old;
+
+	if (plans_valid)
+		return cached_plans;
+
+	if (plan_context == NULL)
+	{
+		plan_context = AllocSetContextCreate(CacheMemoryContext,
+											 "anonymize plans",
+											 ALLOCSET_SMALL_SIZES);
+		cached_plans = MemoryContextAllocZero(plan_context,
+											  sizeof(AnonymizePlans));
+	}
+	free_plans(cached_plans);
+
+	/*
+	 * The mapping, its SQL texts and the watched OIDs live in a child of
+	 * plan_context, reset at each rebuild; the kept plans have their own.
+	 */
+	n_watched_relids = 0;
+	MemoryContextDeleteChildren(plan_context);
+	old = MemoryContextSwitchTo(AllocSetContextCreate(plan_context,
+													  "anonymize mapping",
+													  ALLOCSET_SMALL_SIZES));
+
+	/* An invalidation that arrives while building makes it stale again. */
+	plans_valid = true;
+	PG_TRY();
+	{
+		build_plans(cached_plans);
+	}
+	PG_CATCH();
+	{
+		plans_valid = false;
+		MemoryContextSwitchTo(old);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	return cached_plans;
+}
