@@ -5,6 +5,7 @@ OBJS = \
 	src/anonymize.o \
 	src/audit.o \
 	src/eligibility.o \
+	src/erasure.o \
 	src/erasure_rules.o \
 	src/mapping.o \
 	src/mapping_validate.o \

@@ -10,6 +10,7 @@
 #define ANONYMIZE_H
 
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "utils/uuid.h"
 
 /* A relation of the mapping, stored by name, resolved to an OID. */
@@ -135,7 +136,29 @@ extern void audit_insert(AnonymizePlans *plans, Datum customer_id,
 extern bool customer_exists(AnonymizePlans *plans, Datum customer_id);
 extern List *find_blockers(AnonymizePlans *plans, Datum customer_id,
 						   bool lock_rows);
-extern void refuse_if_blocked(AnonymizePlans *plans, Datum customer_id);
+extern List *lock_blockers(AnonymizePlans *plans, Datum customer_id);
+extern char *describe_blockers(List *blockers);
+extern void report_blocked_customer(Datum customer_id, List *blockers);
 extern void report_unknown_customer(Datum customer_id);
+
+/* erasure.c */
+typedef enum ErasureOutcome
+{
+	ERASURE_DONE,
+	ERASURE_ALREADY_DONE,		/* anonymized before; nothing changed */
+	ERASURE_BLOCKED,			/* see blockers; nothing changed */
+	ERASURE_UNKNOWN_CUSTOMER
+} ErasureOutcome;
+
+/* What erase_customer() did. */
+typedef struct ErasureResult
+{
+	ErasureOutcome outcome;
+	bool		is_company;
+	StringInfoData rows_deleted;	/* JSON object: rule name -> rows */
+	List	   *blockers;
+} ErasureResult;
+
+extern void erase_customer(Datum customer_id, ErasureResult *result);
 
 #endif							/* ANONYMIZE_H */

@@ -115,7 +115,8 @@ append_blocker(StringInfo buf, const Blocker *blocker)
 						 rule->reason);
 }
 
-static char *
+/* The blockers as one phrase, for messages and the request queue. */
+char *
 describe_blockers(List *blockers)
 {
 	StringInfoData buf;
@@ -128,25 +129,17 @@ describe_blockers(List *blockers)
 }
 
 /*
- * Errors out unless the customer, whose row the caller has locked, may be
- * anonymized now.  Leaves the customer's rows of the blocker relations
- * locked until the end of the transaction.
+ * The blockers of a customer whose row the caller has locked, leaving the
+ * customer's rows of the blocker relations locked FOR SHARE until the end
+ * of the transaction.  NIL when it may be anonymized now.
  */
-void
-refuse_if_blocked(AnonymizePlans *plans, Datum customer_id)
+List *
+lock_blockers(AnonymizePlans *plans, Datum customer_id)
 {
 	List	   *blockers = find_blockers(plans, customer_id, true);
 
-	if (blockers != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("customer %s cannot be anonymized",
-						customer_id_text(customer_id)),
-				 errdetail("Blocked by %s.", describe_blockers(blockers)),
-				 errhint("Terminate its subscriptions and settle its invoices and balance first; anonymize.blockers() lists what remains.")));
-
-	if (!IsolationUsesXactSnapshot())
-		return;
+	if (blockers != NIL || !IsolationUsesXactSnapshot())
+		return blockers;
 
 	/* Blockers committed after this transaction's snapshot was taken. */
 	blockers = run_blockers_plan(plans, plans->blockers, customer_id,
@@ -159,4 +152,16 @@ refuse_if_blocked(AnonymizePlans *plans, Datum customer_id)
 						   customer_id_text(customer_id),
 						   describe_blockers(blockers)),
 				 errhint("The transaction might succeed if retried.")));
+	return NIL;
+}
+
+void
+report_blocked_customer(Datum customer_id, List *blockers)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("customer %s cannot be anonymized",
+					customer_id_text(customer_id)),
+			 errdetail("Blocked by %s.", describe_blockers(blockers)),
+			 errhint("Terminate its subscriptions and settle its invoices and balance first; anonymize.blockers() lists what remains.")));
 }
