@@ -9,10 +9,11 @@ OBJS = \
 	src/erasure_rules.o \
 	src/mapping.o \
 	src/mapping_validate.o \
-	src/plan_cache.o
+	src/plan_cache.o \
+	src/requests.o
 
 EXTENSION = anonymize
-DATA = anonymize--1.0.sql
+DATA = anonymize--1.0.sql anonymize--1.0--1.1.sql
 PGFILEDESC = "anonymize - GDPR erasure for subscription-billing databases"
 
 PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

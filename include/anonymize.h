@@ -125,6 +125,8 @@ extern char *audit_insert_sql(void);
 /* plan_cache.c */
 extern void plan_cache_init(void);
 extern AnonymizePlans *get_plans(void);
+extern int	execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
+							 const char *nulls, bool read_only);
 
 /* audit.c */
 extern bool audit_lookup(AnonymizePlans *plans, Datum customer_id,

@@ -19,24 +19,6 @@
 
 #include "anonymize.h"
 
-/* Runs a plan as the extension owner. */
-static int
-execute_as_owner(AnonymizePlans *plans, SPIPlanPtr plan, Datum *values,
-				 bool read_only)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			result;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(plans->extension_owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-	result = SPI_execute_plan(plan, values, NULL, read_only, 1);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	return result;
-}
-
 /*
  * True if the customer has been anonymized already; then *is_company says
  * how.
@@ -46,7 +28,8 @@ audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company)
 {
 	bool		isnull;
 
-	if (execute_as_owner(plans, plans->audit_lookup, &customer_id, true)
+	if (execute_as_owner(plans->extension_owner, plans->audit_lookup,
+						 &customer_id, NULL, true)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "could not read anonymize.audit_log");
 	if (SPI_processed == 0)
@@ -70,7 +53,8 @@ audit_insert(AnonymizePlans *plans, Datum customer_id, bool is_company,
 	values[3] = DirectFunctionCall1(jsonb_in,
 									CStringGetDatum(rows_deleted_json));
 
-	if (execute_as_owner(plans, plans->audit_insert, values, false)
+	if (execute_as_owner(plans->extension_owner, plans->audit_insert,
+						 values, NULL, false)
 		!= SPI_OK_INSERT)
 		elog(ERROR, "could not write anonymize.audit_log");
 }

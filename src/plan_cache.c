@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -156,6 +157,28 @@ build_plans(AnonymizePlans *plans)
 	plans->erase_customer = prepare_kept(erase_customer_sql(m), 3, erase);
 	plans->audit_lookup = prepare_kept(audit_lookup_sql(), 1, key);
 	plans->audit_insert = prepare_kept(audit_insert_sql(), 4, audit);
+}
+
+/*
+ * Runs a kept plan as the extension owner: for the statements on the
+ * extension's own tables (audit log, request queue), which callers cannot
+ * write directly.
+ */
+int
+execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+				 bool read_only)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			result;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	result = SPI_execute_plan(plan, values, nulls, read_only, 0);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return result;
 }
 
 /*
