@@ -72,30 +72,40 @@ typedef struct Mapping
 } Mapping;
 
 /*
+ * The statements of an anonymization, prepared for one customer ($1 uuid)
+ * or for many ($1 uuid[]); see erasure_rules.c.
+ */
+typedef struct StatementPlans
+{
+	SPIPlanPtr	lock_customer;	/* FOR UPDATE */
+	SPIPlanPtr	blockers;		/* (rule, rows, amount, blocks) */
+	SPIPlanPtr	blockers_locking;	/* same, rows locked FOR SHARE */
+	SPIPlanPtr	purge;			/* counts per purge rule; NULL if none */
+	SPIPlanPtr	erase_address;	/* (is_company, company); NULL when the
+								 * address is on the customer relation */
+	SPIPlanPtr	erase_customer; /* $2 placeholder, $3 company name */
+	SPIPlanPtr	audit_lookup;	/* (is_company) */
+	SPIPlanPtr	audit_insert;	/* $2 user, $3 kind, $4 rows_deleted */
+} StatementPlans;
+
+/*
  * The prepared plans of one backend, built from the mapping and kept until
- * the mapping or a mapped relation changes.  Parameters: $1 is always the
- * customer id (uuid).
+ * the mapping or a mapped relation changes.
  */
 typedef struct AnonymizePlans
 {
 	Mapping    *mapping;
 	Oid			extension_owner;	/* reads the mapping, keeps the audit log */
-	SPIPlanPtr	customer_exists;	/* () */
-	SPIPlanPtr	lock_customer;	/* () FOR UPDATE */
-	SPIPlanPtr	blockers;		/* (rule, rows, amount, blocks) */
-	SPIPlanPtr	blockers_locking;	/* same, rows locked FOR SHARE */
-	SPIPlanPtr	purge;			/* one count per purge rule; NULL if none */
-	SPIPlanPtr	erase_address;	/* (is_company, company); NULL when the
-								 * address is on the customer relation */
-	SPIPlanPtr	erase_customer; /* $2 placeholder, $3 company name */
-	SPIPlanPtr	audit_lookup;	/* (customer_kind) */
-	SPIPlanPtr	audit_insert;	/* $2 user, $3 kind, $4 rows_deleted */
+	SPIPlanPtr	customer_exists;
+	StatementPlans one;			/* $1 is a customer id */
+	StatementPlans many;		/* $1 is an array of customer ids */
 } AnonymizePlans;
 
 /* One reason why a customer cannot be anonymized. */
 typedef struct Blocker
 {
-	const Rule *rule;			/* NULL: already anonymized */
+	const Rule *rule;
+	Datum		customer_id;
 	Oid			relid;
 	int64		rows;
 	char	   *amount;			/* sum for balance rules, else NULL */
@@ -114,13 +124,13 @@ extern void check_extension_owner(void);
 
 /* erasure_rules.c */
 extern char *customer_exists_sql(const Mapping *m);
-extern char *lock_customer_sql(const Mapping *m);
-extern char *blockers_sql(const Mapping *m, bool lock_rows);
-extern char *purge_sql(const Mapping *m);
-extern char *erase_address_sql(const Mapping *m);
-extern char *erase_customer_sql(const Mapping *m);
-extern char *audit_lookup_sql(void);
-extern char *audit_insert_sql(void);
+extern char *lock_customer_sql(const Mapping *m, bool many);
+extern char *blockers_sql(const Mapping *m, bool lock_rows, bool many);
+extern char *purge_sql(const Mapping *m, bool many);
+extern char *erase_address_sql(const Mapping *m, bool many);
+extern char *erase_customer_sql(const Mapping *m, bool many);
+extern char *audit_lookup_sql(bool many);
+extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */
 extern void plan_cache_init(void);
@@ -138,7 +148,8 @@ extern void audit_insert(AnonymizePlans *plans, Datum customer_id,
 extern bool customer_exists(AnonymizePlans *plans, Datum customer_id);
 extern List *find_blockers(AnonymizePlans *plans, Datum customer_id,
 						   bool lock_rows);
-extern List *lock_blockers(AnonymizePlans *plans, Datum customer_id);
+extern List *lock_blockers(AnonymizePlans *plans,
+						   const StatementPlans *statements, Datum param);
 extern char *describe_blockers(List *blockers);
 extern void report_blocked_customer(Datum customer_id, List *blockers);
 extern void report_unknown_customer(Datum customer_id);
@@ -162,5 +173,23 @@ typedef struct ErasureResult
 } ErasureResult;
 
 extern void erase_customer(Datum customer_id, ErasureResult *result);
+extern void append_rows_deleted(StringInfo json, const Mapping *m,
+								const int64 *counts);
+
+/* erasure_batch.c */
+typedef struct BatchCustomer
+{
+	Datum		customer_id;
+	ErasureOutcome outcome;
+	bool		is_company;
+	char	   *company;		/* the company name, for a company */
+	List	   *blockers;
+	int64	   *rows_deleted;	/* per purge rule */
+} BatchCustomer;
+
+extern void erase_customers(BatchCustomer *customers, int n);
+
+/* requests.c */
+extern void requests_define_settings(void);
 
 #endif							/* ANONYMIZE_H */

@@ -37,6 +37,7 @@ void
 _PG_init(void)
 {
 	plan_cache_init();
+	requests_define_settings();
 }
 
 /* Connects to SPI and returns the plans; errors out if the id is unknown. */

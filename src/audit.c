@@ -28,7 +28,7 @@ audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company)
 {
 	bool		isnull;
 
-	if (execute_as_owner(plans->extension_owner, plans->audit_lookup,
+	if (execute_as_owner(plans->extension_owner, plans->one.audit_lookup,
 						 &customer_id, NULL, true)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "could not read anonymize.audit_log");
@@ -53,7 +53,7 @@ audit_insert(AnonymizePlans *plans, Datum customer_id, bool is_company,
 	values[3] = DirectFunctionCall1(jsonb_in,
 									CStringGetDatum(rows_deleted_json));
 
-	if (execute_as_owner(plans->extension_owner, plans->audit_insert,
+	if (execute_as_owner(plans->extension_owner, plans->one.audit_insert,
 						 values, NULL, false)
 		!= SPI_OK_INSERT)
 		elog(ERROR, "could not write anonymize.audit_log");

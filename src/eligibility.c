@@ -46,18 +46,19 @@ customer_exists(AnonymizePlans *plans, Datum customer_id)
 }
 
 /*
- * Runs the blockers plan with the given snapshot (InvalidSnapshot: the
- * current one) and returns the rules that hold the customer back.
+ * Runs a blockers plan, for one customer or many (param is a uuid or a
+ * uuid[]), with the given snapshot (InvalidSnapshot: the current one), and
+ * returns the rules that hold the customers back.
  */
 static List *
-run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum customer_id,
+run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum param,
 				  Snapshot snapshot, bool read_only)
 {
 	List	   *blockers = NIL;
 
 	if (plan == NULL)
 		return NIL;
-	if (SPI_execute_snapshot(plan, &customer_id, NULL, snapshot,
+	if (SPI_execute_snapshot(plan, &param, NULL, snapshot,
 							 InvalidSnapshot, read_only, false, 0)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "could not check the blockers of a customer");
@@ -77,6 +78,9 @@ run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum customer_id,
 		blocker->relid = blocker->rule->relation.relid;
 		blocker->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 		blocker->amount = SPI_getvalue(tuple, desc, 3);
+		/* The many form names the customer in its last column. */
+		blocker->customer_id = (desc->natts == 5)
+			? SPI_getbinval(tuple, desc, 5, &isnull) : param;
 		blockers = lappend(blockers, blocker);
 	}
 	return blockers;
@@ -91,7 +95,8 @@ List *
 find_blockers(AnonymizePlans *plans, Datum customer_id, bool lock_rows)
 {
 	return run_blockers_plan(plans,
-							 lock_rows ? plans->blockers_locking : plans->blockers,
+							 lock_rows ? plans->one.blockers_locking
+							 : plans->one.blockers,
 							 customer_id, InvalidSnapshot, !lock_rows);
 }
 
@@ -129,27 +134,30 @@ describe_blockers(List *blockers)
 }
 
 /*
- * The blockers of a customer whose row the caller has locked, leaving the
- * customer's rows of the blocker relations locked FOR SHARE until the end
- * of the transaction.  NIL when it may be anonymized now.
+ * The blockers of customers whose rows the caller has locked, leaving
+ * their rows of the blocker relations locked FOR SHARE until the end of the
+ * transaction.  param is a customer id for the "one" statements, an array
+ * of them for the "many".  NIL when all may be anonymized now.
  */
 List *
-lock_blockers(AnonymizePlans *plans, Datum customer_id)
+lock_blockers(AnonymizePlans *plans, const StatementPlans *statements,
+			  Datum param)
 {
-	List	   *blockers = find_blockers(plans, customer_id, true);
+	List	   *blockers = run_blockers_plan(plans, statements->blockers_locking,
+											 param, InvalidSnapshot, false);
 
 	if (blockers != NIL || !IsolationUsesXactSnapshot())
 		return blockers;
 
 	/* Blockers committed after this transaction's snapshot was taken. */
-	blockers = run_blockers_plan(plans, plans->blockers, customer_id,
+	blockers = run_blockers_plan(plans, statements->blockers, param,
 								 GetLatestSnapshot(), true);
 	if (blockers != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to concurrent update"),
 				 errdetail("Customer %s got blocked by a transaction that committed after this one started: %s.",
-						   customer_id_text(customer_id),
+						   customer_id_text(((Blocker *) linitial(blockers))->customer_id),
 						   describe_blockers(blockers)),
 				 errhint("The transaction might succeed if retried.")));
 	return NIL;

@@ -14,34 +14,42 @@
 
 #include "anonymize.h"
 
+/* {"rule name": rows deleted, ...}, as in the audit log. */
+void
+append_rows_deleted(StringInfo json, const Mapping *m, const int64 *counts)
+{
+	appendStringInfoChar(json, '{');
+	for (int i = 0; i < m->n_purge_rules; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(json, ", ");
+		escape_json(json, m->purge_rules[i].rule_name);
+		appendStringInfo(json, ": " INT64_FORMAT, counts[i]);
+	}
+	appendStringInfoChar(json, '}');
+}
+
 /* Rule 3: deletes the purge rules' rows, counting them per rule. */
 static void
 purge_customer_rows(AnonymizePlans *plans, Datum customer_id,
 					StringInfo rows_deleted)
 {
 	const Mapping *m = plans->mapping;
+	int64	   *counts = palloc0(sizeof(int64) * Max(m->n_purge_rules, 1));
 
-	appendStringInfoChar(rows_deleted, '{');
-	if (plans->purge != NULL)
+	if (plans->one.purge != NULL)
 	{
 		bool		isnull;
 
-		if (SPI_execute_plan(plans->purge, &customer_id, NULL, false, 0)
+		if (SPI_execute_plan(plans->one.purge, &customer_id, NULL, false, 0)
 			!= SPI_OK_SELECT)
 			elog(ERROR, "could not purge the rows of a customer");
 		for (int i = 0; i < m->n_purge_rules; i++)
-		{
-			int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc,
-														i + 1, &isnull));
-
-			if (i > 0)
-				appendStringInfoString(rows_deleted, ", ");
-			escape_json(rows_deleted, m->purge_rules[i].rule_name);
-			appendStringInfo(rows_deleted, ": " INT64_FORMAT, n);
-		}
+			counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc,
+													i + 1, &isnull));
 	}
-	appendStringInfoChar(rows_deleted, '}');
+	append_rows_deleted(rows_deleted, m, counts);
 }
 
 /*
@@ -60,9 +68,9 @@ erase_personal_data(AnonymizePlans *plans, Datum customer_id)
 	values[1] = CStringGetTextDatum(plans->mapping->placeholder);
 	values[2] = (Datum) 0;
 
-	if (plans->erase_address != NULL)
+	if (plans->one.erase_address != NULL)
 	{
-		if (SPI_execute_plan(plans->erase_address, values, nulls, false, 0)
+		if (SPI_execute_plan(plans->one.erase_address, values, nulls, false, 0)
 			!= SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not erase the billing address of a customer");
 		/* The company name of the first company address, if any. */
@@ -82,7 +90,7 @@ erase_personal_data(AnonymizePlans *plans, Datum customer_id)
 		}
 	}
 
-	if (SPI_execute_plan(plans->erase_customer, values, nulls, false, 0)
+	if (SPI_execute_plan(plans->one.erase_customer, values, nulls, false, 0)
 		!= SPI_OK_UPDATE_RETURNING || SPI_processed == 0)
 		elog(ERROR, "could not erase a customer");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -102,7 +110,7 @@ erase_customer(Datum customer_id, ErasureResult *result)
 	AnonymizePlans *plans = get_plans();
 
 	/* Rule 1: from here on, nothing new can reference the customer. */
-	if (SPI_execute_plan(plans->lock_customer, &customer_id, NULL,
+	if (SPI_execute_plan(plans->one.lock_customer, &customer_id, NULL,
 						 false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock a customer");
 	if (SPI_processed == 0)
@@ -120,7 +128,7 @@ erase_customer(Datum customer_id, ErasureResult *result)
 	}
 
 	/* Rule 2. */
-	result->blockers = lock_blockers(plans, customer_id);
+	result->blockers = lock_blockers(plans, &plans->one, customer_id);
 	if (result->blockers != NIL)
 	{
 		result->outcome = ERASURE_BLOCKED;

@@ -23,6 +23,11 @@
  *
  * "Erased" means NULL, or the configured placeholder for a NOT NULL column.
  *
+ * Each statement comes in two forms: for one customer ($1 is its uuid) and
+ * for many at once ($1 is a uuid[]; used by the request queue, one
+ * statement per rule per batch).  The many form also returns the customer
+ * id, as its last column.
+ *
  * Every identifier is quoted, the customer id is always the parameter $1,
  * and every function and operator is schema-qualified, so that objects
  * planted in the caller's search_path never run.  Rule conditions and
@@ -37,6 +42,13 @@
 #include "utils/builtins.h"
 
 #include "anonymize.h"
+
+/* Whether the rows "b" of a blocker or a balance rule block. */
+#define CONDITION_BLOCKS \
+	"pg_catalog.count(*) FILTER (WHERE b.value) OPERATOR(pg_catalog.>) 0"
+#define BALANCE_BLOCKS \
+	"COALESCE(pg_catalog.sum(b.value)::pg_catalog.numeric, 0) " \
+	"OPERATOR(pg_catalog.<>) 0"
 
 /* Parameter holding the placeholder in the erase statements. */
 #define PLACEHOLDER_PARAM "$2"
@@ -95,10 +107,19 @@ append_relation(StringInfo sql, const MappedRelation *rel)
 }
 
 static void
-append_key_match(StringInfo sql, const MappedRelation *rel)
+append_key_match(StringInfo sql, const MappedRelation *rel, bool many)
 {
-	appendStringInfo(sql, " WHERE t.%s OPERATOR(pg_catalog.=) $1",
+	appendStringInfo(sql, many ? " WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1)"
+					 : " WHERE t.%s OPERATOR(pg_catalog.=) $1",
 					 quote_identifier(rel->key_column));
+}
+
+/* The many form's last output column: the customer id of the row "t". */
+static void
+append_key_output(StringInfo sql, const MappedRelation *rel, bool many)
+{
+	if (many)
+		appendStringInfo(sql, ", t.%s", quote_identifier(rel->key_column));
 }
 
 /*
@@ -119,20 +140,25 @@ customer_exists_sql(const Mapping *m)
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT 1 FROM ");
 	append_relation(&sql, &m->customer);
-	append_key_match(&sql, &m->customer);
+	append_key_match(&sql, &m->customer, false);
 	return sql.data;
 }
 
-/* Rule 1. */
+/* Rule 1.  Many customers are locked in the order of their ids. */
 char *
-lock_customer_sql(const Mapping *m)
+lock_customer_sql(const Mapping *m, bool many)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT 1 FROM ");
+	appendStringInfoString(&sql, "SELECT 1");
+	append_key_output(&sql, &m->customer, many);
+	appendStringInfoString(&sql, " FROM ");
 	append_relation(&sql, &m->customer);
-	append_key_match(&sql, &m->customer);
+	append_key_match(&sql, &m->customer, many);
+	if (many)
+		appendStringInfo(&sql, " ORDER BY t.%s",
+						 quote_identifier(m->customer.key_column));
 	appendStringInfoString(&sql, " FOR UPDATE OF t");
 	return sql.data;
 }
@@ -142,10 +168,11 @@ lock_customer_sql(const Mapping *m)
  * (rule index, rows, amount, blocks).  With lock_rows, every row of the
  * customer in those relations is locked FOR SHARE, not only the blocking
  * ones: a row that does not block yet could be updated into one.  NULL when
- * there are no such rules.
+ * there are no such rules.  The many form returns blocking rules only, one
+ * row per rule and customer.
  */
 char *
-blockers_sql(const Mapping *m, bool lock_rows)
+blockers_sql(const Mapping *m, bool lock_rows, bool many)
 {
 	StringInfoData sql;
 
@@ -163,35 +190,41 @@ blockers_sql(const Mapping *m, bool lock_rows)
 		if (balance)
 			appendStringInfo(&sql,
 							 "SELECT %d, pg_catalog.count(*), "
-							 "pg_catalog.sum(b.value)::pg_catalog.numeric, "
-							 "COALESCE(pg_catalog.sum(b.value)::pg_catalog.numeric, 0) "
-							 "OPERATOR(pg_catalog.<>) 0",
-							 i);
+							 "pg_catalog.sum(b.value)::pg_catalog.numeric, %s",
+							 i, BALANCE_BLOCKS);
 		else
 			appendStringInfo(&sql,
 							 "SELECT %d, pg_catalog.count(*) FILTER (WHERE b.value), "
-							 "NULL::pg_catalog.numeric, "
-							 "pg_catalog.count(*) FILTER (WHERE b.value) "
-							 "OPERATOR(pg_catalog.>) 0",
-							 i);
+							 "NULL::pg_catalog.numeric, %s",
+							 i, CONDITION_BLOCKS);
+		if (many)
+			appendStringInfoString(&sql, ", b.key");
 		appendStringInfoString(&sql, " FROM (SELECT ");
 		append_expression(&sql, rule->expression);
-		appendStringInfoString(&sql, " AS value FROM ");
+		appendStringInfoString(&sql, " AS value");
+		if (many)
+			appendStringInfo(&sql, ", t.%s AS key",
+							 quote_identifier(rule->relation.key_column));
+		appendStringInfoString(&sql, " FROM ");
 		append_relation(&sql, &rule->relation);
-		append_key_match(&sql, &rule->relation);
+		append_key_match(&sql, &rule->relation, many);
 		if (lock_rows)
 			appendStringInfoString(&sql, " FOR SHARE OF t");
 		appendStringInfoString(&sql, ") b");
+		if (many)
+			appendStringInfo(&sql, " GROUP BY b.key HAVING %s",
+							 balance ? BALANCE_BLOCKS : CONDITION_BLOCKS);
 	}
 	return sql.data;
 }
 
 /*
  * Rule 3: every purge rule in one statement, returning one count per rule.
- * NULL when there is nothing to purge.
+ * The many form returns (rule index, count, customer id) for each rule and
+ * customer that lost rows.  NULL when there is nothing to purge.
  */
 char *
-purge_sql(const Mapping *m)
+purge_sql(const Mapping *m, bool many)
 {
 	StringInfoData sql;
 
@@ -206,18 +239,25 @@ purge_sql(const Mapping *m)
 		appendStringInfo(&sql, "%s p%d AS (DELETE FROM ",
 						 i == 0 ? "WITH" : ",", i);
 		append_relation(&sql, &rule->relation);
-		append_key_match(&sql, &rule->relation);
+		append_key_match(&sql, &rule->relation, many);
 		if (rule->expression)
 		{
 			appendStringInfoString(&sql, " AND ");
 			append_expression(&sql, rule->expression);
 		}
-		appendStringInfoString(&sql, " RETURNING 1)");
+		appendStringInfo(&sql, " RETURNING t.%s AS key)",
+						 quote_identifier(rule->relation.key_column));
 	}
-	appendStringInfoString(&sql, " SELECT ");
 	for (int i = 0; i < m->n_purge_rules; i++)
-		appendStringInfo(&sql, "%s(SELECT pg_catalog.count(*) FROM p%d)",
-						 i == 0 ? "" : ", ", i);
+	{
+		if (many)
+			appendStringInfo(&sql, "%s SELECT %d, pg_catalog.count(*), p%d.key"
+							 " FROM p%d GROUP BY p%d.key",
+							 i == 0 ? "" : " UNION ALL", i, i, i, i);
+		else
+			appendStringInfo(&sql, "%s(SELECT pg_catalog.count(*) FROM p%d)",
+							 i == 0 ? " SELECT " : ", ", i);
+	}
 	return sql.data;
 }
 
@@ -227,7 +267,7 @@ purge_sql(const Mapping *m)
  * a concurrent change of the address is seen, never overwritten blindly.
  */
 char *
-erase_address_sql(const Mapping *m)
+erase_address_sql(const Mapping *m, bool many)
 {
 	StringInfoData sql;
 	bool		first = true;
@@ -240,20 +280,22 @@ erase_address_sql(const Mapping *m)
 	append_relation(&sql, &m->address);
 	appendStringInfoString(&sql, " SET ");
 	append_erase_address(&sql, m, &first);
-	append_key_match(&sql, &m->address);
+	append_key_match(&sql, &m->address, many);
 	appendStringInfoString(&sql, " RETURNING ");
 	append_is_company(&sql, m);
 	appendStringInfo(&sql, ", t.%s::pg_catalog.text",
 					 quote_identifier(m->company_column));
+	append_key_output(&sql, &m->address, many);
 	return sql.data;
 }
 
 /*
  * Rule 5, and rule 4 too when the address sits on the customer relation.
- * Returns (is_company).  $3 is the company name found by rule 4, or NULL.
+ * Returns (is_company).  $3 is the company name found by rule 4, or NULL;
+ * in the many form, a text[] of them in the order of the ids in $1.
  */
 char *
-erase_customer_sql(const Mapping *m)
+erase_customer_sql(const Mapping *m, bool many)
 {
 	StringInfoData sql;
 	bool		first = true;
@@ -273,32 +315,50 @@ erase_customer_sql(const Mapping *m)
 						 erased_value(&m->name));
 		append_erase_address(&sql, m, &first);
 	}
+	else if (many)
+		appendStringInfo(&sql, ", %s = COALESCE(c.company, %s)"
+						 " FROM ROWS FROM (pg_catalog.unnest($1),"
+						 " pg_catalog.unnest($3)) AS c (key, company)"
+						 " WHERE t.%s OPERATOR(pg_catalog.=) c.key",
+						 name, erased_value(&m->name),
+						 quote_identifier(m->customer.key_column));
 	else
 		appendStringInfo(&sql, ", %s = COALESCE($3, %s)",
 						 name, erased_value(&m->name));
-	append_key_match(&sql, &m->customer);
+	if (m->address_on_customer || !many)
+		append_key_match(&sql, &m->customer, many);
 
 	appendStringInfoString(&sql, " RETURNING ");
 	if (m->address_on_customer)
 		append_is_company(&sql, m);
 	else
-		appendStringInfoString(&sql, "$3 IS NOT NULL");
+		appendStringInfoString(&sql, many ? "c.company IS NOT NULL"
+							   : "$3 IS NOT NULL");
+	append_key_output(&sql, &m->customer, many);
 	return sql.data;
 }
 
+/* (is_company) of an anonymized customer; many: (is_company, id). */
 char *
-audit_lookup_sql(void)
+audit_lookup_sql(bool many)
 {
-	return pstrdup("SELECT a.customer_kind OPERATOR(pg_catalog.=) 'company'"
-				   " FROM anonymize.audit_log a"
-				   " WHERE a.customer_id OPERATOR(pg_catalog.=) $1");
+	return psprintf("SELECT a.customer_kind OPERATOR(pg_catalog.=) 'company'%s"
+					" FROM anonymize.audit_log a"
+					" WHERE a.customer_id OPERATOR(pg_catalog.=) %s",
+					many ? ", a.customer_id" : "",
+					many ? "ANY ($1)" : "$1");
 }
 
+/* $2 the role, $3 the kind, $4 rows deleted; arrays in the many form. */
 char *
-audit_insert_sql(void)
+audit_insert_sql(bool many)
 {
-	return pstrdup("INSERT INTO anonymize.audit_log"
-				   " (customer_id, anonymized_at, anonymized_by,"
-				   " customer_kind, rows_deleted)"
-				   " VALUES ($1, pg_catalog.now(), $2, $3, $4)");
+	return psprintf("INSERT INTO anonymize.audit_log"
+					" (customer_id, anonymized_at, anonymized_by,"
+					" customer_kind, rows_deleted) %s",
+					many ? "SELECT a.id, pg_catalog.now(), $2, a.kind, a.rows"
+					" FROM ROWS FROM (pg_catalog.unnest($1),"
+					" pg_catalog.unnest($3), pg_catalog.unnest($4))"
+					" AS a (id, kind, rows)"
+					: "VALUES ($1, pg_catalog.now(), $2, $3, $4)");
 }

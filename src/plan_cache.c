@@ -120,12 +120,12 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 }
 
 static void
-free_plans(AnonymizePlans *plans)
+free_statement_plans(StatementPlans *plans)
 {
 	SPIPlanPtr *all[] = {
-		&plans->customer_exists, &plans->lock_customer, &plans->blockers,
-		&plans->blockers_locking, &plans->purge, &plans->erase_address,
-		&plans->erase_customer, &plans->audit_lookup, &plans->audit_insert
+		&plans->lock_customer, &plans->blockers, &plans->blockers_locking,
+		&plans->purge, &plans->erase_address, &plans->erase_customer,
+		&plans->audit_lookup, &plans->audit_insert
 	};
 
 	for (size_t i = 0; i < lengthof(all); i++)
@@ -137,26 +137,53 @@ free_plans(AnonymizePlans *plans)
 }
 
 static void
+free_plans(AnonymizePlans *plans)
+{
+	if (plans->customer_exists != NULL)
+		SPI_freeplan(plans->customer_exists);
+	plans->customer_exists = NULL;
+	free_statement_plans(&plans->one);
+	free_statement_plans(&plans->many);
+}
+
+/* The statements for one customer, or for many. */
+static void
+build_statement_plans(StatementPlans *plans, const Mapping *m, bool many)
+{
+	Oid			key = many ? UUIDARRAYOID : UUIDOID;
+	Oid			text_or_array = many ? TEXTARRAYOID : TEXTOID;
+	Oid			erase[] = {key, TEXTOID, text_or_array};
+	Oid			audit[] = {key, TEXTOID, text_or_array,
+	many ? JSONBARRAYOID : JSONBOID};
+
+	plans->lock_customer = prepare_kept(lock_customer_sql(m, many), 1, &key);
+	plans->blockers = prepare_kept(blockers_sql(m, false, many), 1, &key);
+	plans->blockers_locking = prepare_kept(blockers_sql(m, true, many), 1,
+										   &key);
+	plans->purge = prepare_kept(purge_sql(m, many), 1, &key);
+	plans->erase_address = prepare_kept(erase_address_sql(m, many), 2, erase);
+	plans->erase_customer = prepare_kept(erase_customer_sql(m, many), 3,
+										 erase);
+	plans->audit_lookup = prepare_kept(audit_lookup_sql(many), 1, &key);
+	plans->audit_insert = prepare_kept(audit_insert_sql(many), 4, audit);
+}
+
+static void
 build_plans(AnonymizePlans *plans)
 {
+	MemoryContext mapping_cxt = CurrentMemoryContext;
 	Mapping    *m = load_mapping();
-	Oid			key[] = {UUIDOID};
-	Oid			erase[] = {UUIDOID, TEXTOID, TEXTOID};
-	Oid			audit[] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID};
+	Oid			key = UUIDOID;
 
+	/* SPI calls leave SPI's own context current; the mapping must last. */
+	MemoryContextSwitchTo(mapping_cxt);
 	plans->mapping = m;
 	plans->extension_owner = anonymize_extension_owner();
 	watch_mapped_relations(m);
 
-	plans->customer_exists = prepare_kept(customer_exists_sql(m), 1, key);
-	plans->lock_customer = prepare_kept(lock_customer_sql(m), 1, key);
-	plans->blockers = prepare_kept(blockers_sql(m, false), 1, key);
-	plans->blockers_locking = prepare_kept(blockers_sql(m, true), 1, key);
-	plans->purge = prepare_kept(purge_sql(m), 1, key);
-	plans->erase_address = prepare_kept(erase_address_sql(m), 2, erase);
-	plans->erase_customer = prepare_kept(erase_customer_sql(m), 3, erase);
-	plans->audit_lookup = prepare_kept(audit_lookup_sql(), 1, key);
-	plans->audit_insert = prepare_kept(audit_insert_sql(), 4, audit);
+	plans->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
+	build_statement_plans(&plans->one, m, false);
+	build_statement_plans(&plans->many, m, true);
 }
 
 /*

@@ -23,6 +23,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/resowner.h"
@@ -61,13 +62,21 @@ PG_FUNCTION_INFO_V1(anonymize_process_requests);
 	" OR last_attempt_at OPERATOR(pg_catalog.<) $1)" \
 	" ORDER BY due_at, request_id LIMIT $2 FOR UPDATE SKIP LOCKED"
 
-/* $2: NULL leaves the request pending; $3: blockers; $4: outcome. */
-#define RECORD_ATTEMPT_SQL \
-	"UPDATE anonymize.requests SET last_attempt_at = pg_catalog.clock_timestamp()," \
-	" state = COALESCE($2, state), blockers = $3, outcome = $4," \
-	" closed_at = CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.now() END," \
-	" closed_by = CASE WHEN $2 IS NULL THEN NULL ELSE $5 END" \
-	" WHERE request_id OPERATOR(pg_catalog.=) $1"
+/*
+ * The attempts of a batch, as arrays of request ids ($1), new states ($2,
+ * NULL leaves a request pending), blockers ($3) and outcomes ($4).
+ */
+#define RECORD_ATTEMPTS_SQL \
+	"UPDATE anonymize.requests r" \
+	" SET last_attempt_at = pg_catalog.clock_timestamp()," \
+	" state = COALESCE(a.state, r.state), blockers = a.blockers," \
+	" outcome = a.outcome," \
+	" closed_at = CASE WHEN a.state IS NULL THEN NULL ELSE pg_catalog.now() END," \
+	" closed_by = CASE WHEN a.state IS NULL THEN NULL ELSE $5 END" \
+	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	" pg_catalog.unnest($3), pg_catalog.unnest($4))" \
+	" AS a (request_id, state, blockers, outcome)" \
+	" WHERE r.request_id OPERATOR(pg_catalog.=) a.request_id"
 
 #define COUNT_PENDING_SQL \
 	"SELECT pg_catalog.count(*) FROM anonymize.requests" \
@@ -80,7 +89,7 @@ typedef struct QueuePlans
 	SPIPlanPtr	pending_request;
 	SPIPlanPtr	cancel_request;
 	SPIPlanPtr	claim_batch;
-	SPIPlanPtr	record_attempt;
+	SPIPlanPtr	record_attempts;
 	SPIPlanPtr	count_pending;
 } QueuePlans;
 
@@ -106,7 +115,8 @@ get_queue_plans(void)
 {
 	Oid			insert_types[] = {UUIDOID, TEXTOID, TEXTOID};
 	Oid			claim_types[] = {TIMESTAMPTZOID, INT4OID};
-	Oid			record_types[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			record_types[] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTOID};
 	Oid			cancel_types[] = {UUIDOID, TEXTOID};
 
 	prepare_once(&queue_plans.insert_request, INSERT_REQUEST_SQL, 3,
@@ -116,7 +126,7 @@ get_queue_plans(void)
 	prepare_once(&queue_plans.cancel_request, CANCEL_REQUEST_SQL, 2,
 				 cancel_types);
 	prepare_once(&queue_plans.claim_batch, CLAIM_BATCH_SQL, 2, claim_types);
-	prepare_once(&queue_plans.record_attempt, RECORD_ATTEMPT_SQL, 5,
+	prepare_once(&queue_plans.record_attempts, RECORD_ATTEMPTS_SQL, 5,
 				 record_types);
 	prepare_once(&queue_plans.count_pending, COUNT_PENDING_SQL, 0, NULL);
 	return &queue_plans;
@@ -195,72 +205,43 @@ typedef struct RunCounts
 	int64		failed;
 } RunCounts;
 
-static void
-record_attempt(QueuePlans *plans, Datum request_id, const char *state,
-			   const char *blockers, const char *outcome)
+/* One claimed request: its customer, and what became of it. */
+typedef struct ClaimedRequest
 {
-	Datum		values[5];
-	char		nulls[5] = {' ', state ? ' ' : 'n', blockers ? ' ' : 'n',
-	' ', ' '};
+	Datum		request_id;
+	BatchCustomer customer;
+	char	   *error;			/* set when anonymizing it failed */
+} ClaimedRequest;
 
-	values[0] = request_id;
-	values[1] = state ? CStringGetTextDatum(state) : (Datum) 0;
-	values[2] = blockers ? CStringGetTextDatum(blockers) : (Datum) 0;
-	values[3] = CStringGetTextDatum(outcome);
-	values[4] = current_user_text();
-	if (execute_as_owner(get_plans()->extension_owner, plans->record_attempt, values, nulls, false)
-		!= SPI_OK_UPDATE)
-		elog(ERROR, "could not record an erasure attempt");
-}
+/* Anonymize a batch with one statement per rule, or one customer at a time. */
+static bool set_based_batches = true;
 
-/* Anonymizes the customer of one request and records what happened. */
-static void
-process_request(QueuePlans *plans, Datum request_id, Datum customer_id,
-				RunCounts *counts)
+void
+requests_define_settings(void)
 {
-	ErasureResult result = {0};
-
-	initStringInfo(&result.rows_deleted);
-	erase_customer(customer_id, &result);
-	switch (result.outcome)
-	{
-		case ERASURE_DONE:
-			counts->anonymized++;
-			record_attempt(plans, request_id, "done", NULL, "anonymized");
-			break;
-		case ERASURE_ALREADY_DONE:
-			record_attempt(plans, request_id, "done", NULL,
-						   "already anonymized");
-			break;
-		case ERASURE_UNKNOWN_CUSTOMER:
-			record_attempt(plans, request_id, "done", NULL,
-						   "customer does not exist");
-			break;
-		case ERASURE_BLOCKED:
-			counts->blocked++;
-			record_attempt(plans, request_id, NULL,
-						   describe_blockers(result.blockers), "blocked");
-			break;
-	}
+	DefineCustomBoolVariable("anonymize.set_based_batches",
+							 "Lets process_requests() anonymize a batch with one statement per rule.",
+							 "When off, it anonymizes one customer at a time.",
+							 &set_based_batches, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 }
 
 /*
- * process_request() in a subtransaction: an error is recorded on the
- * request, which stays pending, and the run goes on.  A cancel or a
- * timeout still stops the run.
+ * Runs work(arg) in a subtransaction.  Returns NULL, or the message of the
+ * error that rolled it back.  A cancel or a shutdown is rethrown.
  */
-static void
-process_request_guarded(QueuePlans *plans, Datum request_id,
-						Datum customer_id, RunCounts *counts)
+static char *
+run_in_subtransaction(void (*work) (void *), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile failure = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		process_request(plans, request_id, customer_id, counts);
+		work(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -278,15 +259,128 @@ process_request_guarded(QueuePlans *plans, Datum request_id,
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-
-		counts->failed++;
-		record_attempt(plans, request_id, NULL,
-					   psprintf("error %s: %s",
-								unpack_sql_state(error->sqlerrcode),
-								error->message),
-					   "failed");
+		failure = psprintf("error %s: %s", unpack_sql_state(error->sqlerrcode),
+						   error->message);
 	}
 	PG_END_TRY();
+	return failure;
+}
+
+typedef struct ClaimedBatch
+{
+	ClaimedRequest *requests;
+	int			n;
+} ClaimedBatch;
+
+static void
+erase_whole_batch(void *arg)
+{
+	ClaimedBatch *batch = arg;
+	BatchCustomer *customers = palloc(sizeof(BatchCustomer) * batch->n);
+
+	for (int i = 0; i < batch->n; i++)
+		customers[i] = batch->requests[i].customer;
+	erase_customers(customers, batch->n);
+	for (int i = 0; i < batch->n; i++)
+		batch->requests[i].customer = customers[i];
+}
+
+static void
+erase_one_customer(void *arg)
+{
+	BatchCustomer *customer = arg;
+
+	erase_customers(customer, 1);
+}
+
+/*
+ * Anonymizes the batch at once; if that fails, one customer at a time, so
+ * that the failing ones are found and the others still done.
+ */
+static void
+erase_claimed(ClaimedBatch *batch)
+{
+	if (set_based_batches && run_in_subtransaction(erase_whole_batch, batch) == NULL)
+		return;
+	for (int i = 0; i < batch->n; i++)
+		batch->requests[i].error =
+			run_in_subtransaction(erase_one_customer,
+								  &batch->requests[i].customer);
+}
+
+/* Marks the requests of the batch done, or leaves them pending, at once. */
+static void
+record_attempts(QueuePlans *plans, ClaimedBatch *batch, RunCounts *counts)
+{
+	int			n = batch->n;
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *states = palloc0(sizeof(Datum) * n);
+	Datum	   *blockers = palloc0(sizeof(Datum) * n);
+	Datum	   *outcomes = palloc(sizeof(Datum) * n);
+	bool	   *state_nulls = palloc(sizeof(bool) * n);
+	bool	   *blocker_nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Datum		values[5];
+
+	for (int i = 0; i < n; i++)
+	{
+		ClaimedRequest *request = &batch->requests[i];
+		const char *state = "done";
+		const char *blocked_by = NULL;
+		const char *outcome;
+
+		if (request->error != NULL)
+		{
+			counts->failed++;
+			state = NULL;
+			blocked_by = request->error;
+			outcome = "failed";
+		}
+		else
+			switch (request->customer.outcome)
+			{
+				case ERASURE_DONE:
+					counts->anonymized++;
+					outcome = "anonymized";
+					break;
+				case ERASURE_ALREADY_DONE:
+					outcome = "already anonymized";
+					break;
+				case ERASURE_UNKNOWN_CUSTOMER:
+					outcome = "customer does not exist";
+					break;
+				default:
+					counts->blocked++;
+					state = NULL;
+					blocked_by = describe_blockers(request->customer.blockers);
+					outcome = "blocked";
+					break;
+			}
+		ids[i] = request->request_id;
+		state_nulls[i] = (state == NULL);
+		if (state != NULL)
+			states[i] = CStringGetTextDatum(state);
+		blocker_nulls[i] = (blocked_by == NULL);
+		if (blocked_by != NULL)
+			blockers[i] = CStringGetTextDatum(blocked_by);
+		outcomes[i] = CStringGetTextDatum(outcome);
+	}
+
+	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_md_array(states, state_nulls, 1, dims,
+												   lbs, TEXTOID, -1, false,
+												   TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(blockers, blocker_nulls, 1,
+												   dims, lbs, TEXTOID, -1,
+												   false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(outcomes, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[4] = current_user_text();
+	if (execute_as_owner(get_plans()->extension_owner, plans->record_attempts,
+						 values, NULL, false) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record erasure attempts");
 }
 
 /* Claims and processes one batch; returns the number of requests claimed. */
@@ -295,26 +389,31 @@ process_batch(Datum run_started, int32 batch_size, RunCounts *counts)
 {
 	QueuePlans *plans = get_queue_plans();
 	Datum		claim_args[2] = {run_started, Int32GetDatum(batch_size)};
-	SPITupleTable *claimed;
-	uint64		n_claimed;
+	ClaimedBatch batch;
 
-	if (execute_as_owner(get_plans()->extension_owner, plans->claim_batch, claim_args, NULL, false)
-		!= SPI_OK_SELECT)
+	if (execute_as_owner(get_plans()->extension_owner, plans->claim_batch,
+						 claim_args, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not claim erasure requests");
-	claimed = SPI_tuptable;
-	n_claimed = SPI_processed;
+	batch.n = (int) SPI_processed;
+	if (batch.n == 0)
+		return 0;
 
-	for (uint64 i = 0; i < n_claimed; i++)
+	batch.requests = palloc0(sizeof(ClaimedRequest) * batch.n);
+	for (int i = 0; i < batch.n; i++)
 	{
 		bool		isnull;
-		Datum		request_id = SPI_getbinval(claimed->vals[i],
-											   claimed->tupdesc, 1, &isnull);
-		Datum		customer_id = SPI_getbinval(claimed->vals[i],
-												claimed->tupdesc, 2, &isnull);
 
-		process_request_guarded(plans, request_id, customer_id, counts);
+		batch.requests[i].request_id =
+			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+		batch.requests[i].customer.customer_id =
+			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
+						  &isnull);
 	}
-	return n_claimed;
+
+	erase_claimed(&batch);
+	record_attempts(plans, &batch, counts);
+	return batch.n;
 }
 
 static int64
