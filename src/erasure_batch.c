@@ -261,6 +261,9 @@ erase_customers(BatchCustomer *customers, int n)
 	for (int i = 0; i < n; i++)
 	{
 		customers[i].outcome = ERASURE_DONE;	/* until found otherwise */
+		customers[i].is_company = false;
+		customers[i].company = NULL;
+		customers[i].blockers = NIL;
 		customers[i].rows_deleted =
 			palloc0(sizeof(int64) * Max(plans->mapping->n_purge_rules, 1));
 		batch.sorted[i] = &customers[i];
