@@ -16,59 +16,59 @@
 /* A relation of the mapping, stored by name, resolved to an OID. */
 typedef struct MappedRelation
 {
-	char	   *schema;
-	char	   *name;
-	char	   *key_column;		/* uuid column holding the customer id */
-	Oid			relid;
+	char *schema;
+	char *name;
+	char *key_column; /* uuid column holding the customer id */
+	Oid   relid;
 } MappedRelation;
 
 /* A column that anonymization erases. */
 typedef struct ErasedColumn
 {
-	char	   *name;
-	bool		not_null;		/* erase with the placeholder, not NULL */
+	char *name;
+	bool  not_null; /* erase with the placeholder, not NULL */
 } ErasedColumn;
 
 typedef enum RuleKind
 {
-	RULE_PURGE,					/* delete matching rows */
-	RULE_BLOCKER,				/* a matching row refuses anonymization */
-	RULE_BALANCE				/* amounts must sum to zero */
+	RULE_PURGE,   /* delete matching rows */
+	RULE_BLOCKER, /* a matching row refuses anonymization */
+	RULE_BALANCE  /* amounts must sum to zero */
 } RuleKind;
 
 /* A row of anonymize.purge_rules, blocker_rules or balance_rules. */
 typedef struct Rule
 {
-	RuleKind	kind;
-	char	   *rule_name;
+	RuleKind       kind;
+	char          *rule_name;
 	MappedRelation relation;
-	char	   *expression;		/* condition, or amount for RULE_BALANCE;
-								 * NULL for a purge of every row */
-	char	   *reason;			/* why it blocks; NULL for RULE_PURGE */
+	char          *expression; /* condition, or amount for RULE_BALANCE;
+								* NULL for a purge of every row */
+	char *reason;              /* why it blocks; NULL for RULE_PURGE */
 } Rule;
 
 /* The whole mapping, as read from the configuration tables. */
 typedef struct Mapping
 {
 	MappedRelation customer;
-	ErasedColumn name;
-	ErasedColumn email;
+	ErasedColumn   name;
+	ErasedColumn   email;
 
-	MappedRelation address;		/* may be the customer relation itself */
-	bool		address_on_customer;
-	char	   *company_column;
-	ErasedColumn first_name;
-	ErasedColumn last_name;
-	ErasedColumn phone;
-	int			n_address_columns;	/* erased for individuals only */
-	ErasedColumn *address_columns;
-	char	   *country_column; /* never erased */
-	char	   *placeholder;	/* written into erased NOT NULL columns */
+	MappedRelation address; /* may be the customer relation itself */
+	bool           address_on_customer;
+	char          *company_column;
+	ErasedColumn   first_name;
+	ErasedColumn   last_name;
+	ErasedColumn   phone;
+	int            n_address_columns; /* erased for individuals only */
+	ErasedColumn  *address_columns;
+	char          *country_column; /* never erased */
+	char          *placeholder;    /* written into erased NOT NULL columns */
 
-	int			n_purge_rules;
-	Rule	   *purge_rules;
-	int			n_blocker_rules;	/* blocker and balance rules */
-	Rule	   *blocker_rules;
+	int   n_purge_rules;
+	Rule *purge_rules;
+	int   n_blocker_rules; /* blocker and balance rules */
+	Rule *blocker_rules;
 } Mapping;
 
 /*
@@ -77,15 +77,15 @@ typedef struct Mapping
  */
 typedef struct StatementPlans
 {
-	SPIPlanPtr	lock_customer;	/* FOR UPDATE */
-	SPIPlanPtr	blockers;		/* (rule, rows, amount, blocks) */
-	SPIPlanPtr	blockers_locking;	/* same, rows locked FOR SHARE */
-	SPIPlanPtr	purge;			/* counts per purge rule; NULL if none */
-	SPIPlanPtr	erase_address;	/* (is_company, company); NULL when the
-								 * address is on the customer relation */
-	SPIPlanPtr	erase_customer; /* $2 placeholder, $3 company name */
-	SPIPlanPtr	audit_lookup;	/* (is_company) */
-	SPIPlanPtr	audit_insert;	/* $2 user, $3 kind, $4 rows_deleted */
+	SPIPlanPtr lock_customer;    /* FOR UPDATE */
+	SPIPlanPtr blockers;         /* (rule, rows, amount, blocks) */
+	SPIPlanPtr blockers_locking; /* same, rows locked FOR SHARE */
+	SPIPlanPtr purge;            /* counts per purge rule; NULL if none */
+	SPIPlanPtr erase_address;    /* (is_company, company); NULL when the
+								  * address is on the customer relation */
+	SPIPlanPtr erase_customer;   /* $2 placeholder, $3 company name */
+	SPIPlanPtr audit_lookup;     /* (is_company) */
+	SPIPlanPtr audit_insert;     /* $2 user, $3 kind, $4 rows_deleted */
 } StatementPlans;
 
 /*
@@ -94,27 +94,27 @@ typedef struct StatementPlans
  */
 typedef struct AnonymizePlans
 {
-	Mapping    *mapping;
-	Oid			extension_owner;	/* reads the mapping, keeps the audit log */
-	SPIPlanPtr	customer_exists;
-	StatementPlans one;			/* $1 is a customer id */
-	StatementPlans many;		/* $1 is an array of customer ids */
+	Mapping   *mapping;
+	Oid        extension_owner; /* reads the mapping, keeps the audit log */
+	SPIPlanPtr customer_exists;
+	StatementPlans one;  /* $1 is a customer id */
+	StatementPlans many; /* $1 is an array of customer ids */
 } AnonymizePlans;
 
 /* One reason why a customer cannot be anonymized. */
 typedef struct Blocker
 {
 	const Rule *rule;
-	Datum		customer_id;
-	Oid			relid;
-	int64		rows;
-	char	   *amount;			/* sum for balance rules, else NULL */
+	Datum       customer_id;
+	Oid         relid;
+	int64       rows;
+	char       *amount; /* sum for balance rules, else NULL */
 } Blocker;
 
 /* mapping.c */
 extern Mapping *load_mapping(void);
-extern Oid	resolve_mapped_relation(const char *schema, const char *name);
-extern Oid	anonymize_extension_owner(void);
+extern Oid      resolve_mapped_relation(const char *schema, const char *name);
+extern Oid      anonymize_extension_owner(void);
 
 /* mapping_validate.c */
 extern void check_key_column(Oid relid, const char *column);
@@ -133,10 +133,10 @@ extern char *audit_lookup_sql(bool many);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */
-extern void plan_cache_init(void);
+extern void            plan_cache_init(void);
 extern AnonymizePlans *get_plans(void);
-extern int	execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
-							 const char *nulls, bool read_only);
+extern int execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
+							const char *nulls, bool read_only);
 
 /* audit.c */
 extern bool audit_lookup(AnonymizePlans *plans, Datum customer_id,
@@ -145,21 +145,21 @@ extern void audit_insert(AnonymizePlans *plans, Datum customer_id,
 						 bool is_company, const char *rows_deleted_json);
 
 /* eligibility.c */
-extern bool customer_exists(AnonymizePlans *plans, Datum customer_id);
+extern bool  customer_exists(AnonymizePlans *plans, Datum customer_id);
 extern List *find_blockers(AnonymizePlans *plans, Datum customer_id,
 						   bool lock_rows);
-extern List *lock_blockers(AnonymizePlans *plans,
+extern List *lock_blockers(AnonymizePlans       *plans,
 						   const StatementPlans *statements, Datum param);
 extern char *describe_blockers(List *blockers);
-extern void report_blocked_customer(Datum customer_id, List *blockers);
-extern void report_unknown_customer(Datum customer_id);
+extern void  report_blocked_customer(Datum customer_id, List *blockers);
+extern void  report_unknown_customer(Datum customer_id);
 
 /* erasure.c */
 typedef enum ErasureOutcome
 {
 	ERASURE_DONE,
-	ERASURE_ALREADY_DONE,		/* anonymized before; nothing changed */
-	ERASURE_BLOCKED,			/* see blockers; nothing changed */
+	ERASURE_ALREADY_DONE, /* anonymized before; nothing changed */
+	ERASURE_BLOCKED,      /* see blockers; nothing changed */
 	ERASURE_UNKNOWN_CUSTOMER
 } ErasureOutcome;
 
@@ -167,9 +167,9 @@ typedef enum ErasureOutcome
 typedef struct ErasureResult
 {
 	ErasureOutcome outcome;
-	bool		is_company;
-	StringInfoData rows_deleted;	/* JSON object: rule name -> rows */
-	List	   *blockers;
+	bool           is_company;
+	StringInfoData rows_deleted; /* JSON object: rule name -> rows */
+	List          *blockers;
 } ErasureResult;
 
 extern void erase_customer(Datum customer_id, ErasureResult *result);
@@ -179,12 +179,12 @@ extern void append_rows_deleted(StringInfo json, const Mapping *m,
 /* erasure_batch.c */
 typedef struct BatchCustomer
 {
-	Datum		customer_id;
+	Datum          customer_id;
 	ErasureOutcome outcome;
-	bool		is_company;
-	char	   *company;		/* the company name, for a company */
-	List	   *blockers;
-	int64	   *rows_deleted;	/* per purge rule */
+	bool           is_company;
+	char          *company; /* the company name, for a company */
+	List          *blockers;
+	int64         *rows_deleted; /* per purge rule */
 } BatchCustomer;
 
 extern void erase_customers(BatchCustomer *customers, int n);
@@ -192,4 +192,4 @@ extern void erase_customers(BatchCustomer *customers, int n);
 /* requests.c */
 extern void requests_define_settings(void);
 
-#endif							/* ANONYMIZE_H */
+#endif /* ANONYMIZE_H */

@@ -27,7 +27,7 @@
 
 PG_MODULE_MAGIC;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 PG_FUNCTION_INFO_V1(anonymize_can_anonymize);
 PG_FUNCTION_INFO_V1(anonymize_blockers);
@@ -56,13 +56,13 @@ connect_for_customer(Datum customer_id)
 Datum
 anonymize_can_anonymize(PG_FUNCTION_ARGS)
 {
-	Datum		customer_id = PG_GETARG_DATUM(0);
+	Datum           customer_id = PG_GETARG_DATUM(0);
 	AnonymizePlans *plans = connect_for_customer(customer_id);
-	bool		is_company;
-	bool		eligible;
+	bool            is_company;
+	bool            eligible;
 
 	eligible = !audit_lookup(plans, customer_id, &is_company) &&
-		find_blockers(plans, customer_id, false) == NIL;
+			   find_blockers(plans, customer_id, false) == NIL;
 	SPI_finish();
 	PG_RETURN_BOOL(eligible);
 }
@@ -71,8 +71,8 @@ static void
 put_blocker_row(ReturnSetInfo *rsinfo, const char *rule_name,
 				const char *reason, Oid relid, int64 rows, const char *amount)
 {
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, amount == NULL};
+	Datum values[5];
+	bool  nulls[5] = {false, false, false, false, amount == NULL};
 
 	values[0] = CStringGetTextDatum(rule_name);
 	values[1] = CStringGetTextDatum(reason);
@@ -88,24 +88,25 @@ put_blocker_row(ReturnSetInfo *rsinfo, const char *rule_name,
 Datum
 anonymize_blockers(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		customer_id = PG_GETARG_DATUM(0);
+	ReturnSetInfo  *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	Datum           customer_id = PG_GETARG_DATUM(0);
 	AnonymizePlans *plans;
-	bool		is_company;
-	ListCell   *cell;
+	bool            is_company;
+	ListCell       *cell;
 
 	InitMaterializedSRF(fcinfo, 0);
 	plans = connect_for_customer(customer_id);
 
 	if (audit_lookup(plans, customer_id, &is_company))
-		put_blocker_row(rsinfo, "already_anonymized", "already anonymized",
-						get_relname_relid("audit_log",
-										  get_namespace_oid("anonymize", false)),
-						1, NULL);
+		put_blocker_row(
+			rsinfo, "already_anonymized", "already anonymized",
+			get_relname_relid("audit_log",
+							  get_namespace_oid("anonymize", false)),
+			1, NULL);
 	else
-		foreach(cell, find_blockers(plans, customer_id, false))
+		foreach (cell, find_blockers(plans, customer_id, false))
 		{
-			Blocker    *blocker = lfirst(cell);
+			Blocker *blocker = lfirst(cell);
 
 			put_blocker_row(rsinfo, blocker->rule->rule_name,
 							blocker->rule->reason, blocker->relid,
@@ -113,27 +114,26 @@ anonymize_blockers(PG_FUNCTION_ARGS)
 		}
 
 	SPI_finish();
-	return (Datum) 0;
+	return (Datum)0;
 }
 
 Datum
 anonymize_anonymize_customer(PG_FUNCTION_ARGS)
 {
-	Datum		customer_id;
-	TupleDesc	tupdesc;
+	Datum         customer_id;
+	TupleDesc     tupdesc;
 	ErasureResult result = {0};
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Datum         values[3];
+	bool          nulls[3] = {false, false, false};
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("customer id must not be null")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("customer id must not be null")));
 	customer_id = PG_GETARG_DATUM(0);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	initStringInfo(&result.rows_deleted);	/* in the caller's context */
+	initStringInfo(&result.rows_deleted); /* in the caller's context */
 	SPI_connect();
 	erase_customer(customer_id, &result);
 	if (result.outcome == ERASURE_UNKNOWN_CUSTOMER)
@@ -143,10 +143,10 @@ anonymize_anonymize_customer(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	values[0] = BoolGetDatum(result.outcome == ERASURE_DONE);
-	values[1] = CStringGetTextDatum(result.is_company ? "company"
-									: "individual");
+	values[1] =
+		CStringGetTextDatum(result.is_company ? "company" : "individual");
 	values[2] = DirectFunctionCall1(jsonb_in,
 									CStringGetDatum(result.rows_deleted.data));
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
-													  values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(
+		heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

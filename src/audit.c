@@ -26,17 +26,15 @@
 bool
 audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company)
 {
-	bool		isnull;
+	bool isnull;
 
 	if (execute_as_owner(plans->extension_owner, plans->one.audit_lookup,
-						 &customer_id, NULL, true)
-		!= SPI_OK_SELECT)
+						 &customer_id, NULL, true) != SPI_OK_SELECT)
 		elog(ERROR, "could not read anonymize.audit_log");
 	if (SPI_processed == 0)
 		return false;
-	*is_company = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1,
-											 &isnull));
+	*is_company = DatumGetBool(SPI_getbinval(
+		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	return true;
 }
 
@@ -44,17 +42,16 @@ void
 audit_insert(AnonymizePlans *plans, Datum customer_id, bool is_company,
 			 const char *rows_deleted_json)
 {
-	Datum		values[4];
+	Datum values[4];
 
 	/* current_user of the caller, not the owner the insert runs as */
 	values[0] = customer_id;
 	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	values[2] = CStringGetTextDatum(is_company ? "company" : "individual");
-	values[3] = DirectFunctionCall1(jsonb_in,
-									CStringGetDatum(rows_deleted_json));
+	values[3] =
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_deleted_json));
 
 	if (execute_as_owner(plans->extension_owner, plans->one.audit_insert,
-						 values, NULL, false)
-		!= SPI_OK_INSERT)
+						 values, NULL, false) != SPI_OK_INSERT)
 		elog(ERROR, "could not write anonymize.audit_log");
 }

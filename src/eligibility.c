@@ -31,16 +31,16 @@ customer_id_text(Datum customer_id)
 void
 report_unknown_customer(Datum customer_id)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("customer %s does not exist", customer_id_text(customer_id))));
+	ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+					errmsg("customer %s does not exist",
+						   customer_id_text(customer_id))));
 }
 
 bool
 customer_exists(AnonymizePlans *plans, Datum customer_id)
 {
-	if (SPI_execute_plan(plans->customer_exists, &customer_id, NULL,
-						 true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plans->customer_exists, &customer_id, NULL, true,
+						 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up customer");
 	return SPI_processed > 0;
 }
@@ -54,33 +54,33 @@ static List *
 run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum param,
 				  Snapshot snapshot, bool read_only)
 {
-	List	   *blockers = NIL;
+	List *blockers = NIL;
 
 	if (plan == NULL)
 		return NIL;
-	if (SPI_execute_snapshot(plan, &param, NULL, snapshot,
-							 InvalidSnapshot, read_only, false, 0)
-		!= SPI_OK_SELECT)
+	if (SPI_execute_snapshot(plan, &param, NULL, snapshot, InvalidSnapshot,
+							 read_only, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the blockers of a customer");
 
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Blocker    *blocker;
+		HeapTuple tuple = SPI_tuptable->vals[row];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		bool      isnull;
+		Blocker  *blocker;
 
 		if (!DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull)))
 			continue;
 		blocker = palloc0(sizeof(Blocker));
-		blocker->rule = &plans->mapping->blocker_rules[
-			DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull))];
+		blocker->rule = &plans->mapping->blocker_rules[DatumGetInt32(
+			SPI_getbinval(tuple, desc, 1, &isnull))];
 		blocker->relid = blocker->rule->relation.relid;
 		blocker->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 		blocker->amount = SPI_getvalue(tuple, desc, 3);
 		/* The many form names the customer in its last column. */
 		blocker->customer_id = (desc->natts == 5)
-			? SPI_getbinval(tuple, desc, 5, &isnull) : param;
+								   ? SPI_getbinval(tuple, desc, 5, &isnull)
+								   : param;
 		blockers = lappend(blockers, blocker);
 	}
 	return blockers;
@@ -94,10 +94,9 @@ run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum param,
 List *
 find_blockers(AnonymizePlans *plans, Datum customer_id, bool lock_rows)
 {
-	return run_blockers_plan(plans,
-							 lock_rows ? plans->one.blockers_locking
-							 : plans->one.blockers,
-							 customer_id, InvalidSnapshot, !lock_rows);
+	return run_blockers_plan(
+		plans, lock_rows ? plans->one.blockers_locking : plans->one.blockers,
+		customer_id, InvalidSnapshot, !lock_rows);
 }
 
 /* "2 rows of relation "billing.invoices" (invoice not paid or cancelled)" */
@@ -113,11 +112,10 @@ append_blocker(StringInfo buf, const Blocker *blocker)
 						 blocker->amount, rule->relation.schema,
 						 rule->relation.name, rule->reason);
 	else
-		appendStringInfo(buf, "%lld %s of relation \"%s.%s\" (%s)",
-						 (long long) blocker->rows,
-						 blocker->rows == 1 ? "row" : "rows",
-						 rule->relation.schema, rule->relation.name,
-						 rule->reason);
+		appendStringInfo(
+			buf, "%lld %s of relation \"%s.%s\" (%s)",
+			(long long)blocker->rows, blocker->rows == 1 ? "row" : "rows",
+			rule->relation.schema, rule->relation.name, rule->reason);
 }
 
 /* The blockers as one phrase, for messages and the request queue. */
@@ -125,10 +123,10 @@ char *
 describe_blockers(List *blockers)
 {
 	StringInfoData buf;
-	ListCell   *cell;
+	ListCell      *cell;
 
 	initStringInfo(&buf);
-	foreach(cell, blockers)
+	foreach (cell, blockers)
 		append_blocker(&buf, lfirst(cell));
 	return buf.data;
 }
@@ -143,8 +141,8 @@ List *
 lock_blockers(AnonymizePlans *plans, const StatementPlans *statements,
 			  Datum param)
 {
-	List	   *blockers = run_blockers_plan(plans, statements->blockers_locking,
-											 param, InvalidSnapshot, false);
+	List *blockers = run_blockers_plan(plans, statements->blockers_locking,
+									   param, InvalidSnapshot, false);
 
 	if (blockers != NIL || !IsolationUsesXactSnapshot())
 		return blockers;
@@ -156,8 +154,10 @@ lock_blockers(AnonymizePlans *plans, const StatementPlans *statements,
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to concurrent update"),
-				 errdetail("Customer %s got blocked by a transaction that committed after this one started: %s.",
-						   customer_id_text(((Blocker *) linitial(blockers))->customer_id),
+				 errdetail("Customer %s got blocked by a transaction that "
+						   "committed after this one started: %s.",
+						   customer_id_text(
+							   ((Blocker *)linitial(blockers))->customer_id),
 						   describe_blockers(blockers)),
 				 errhint("The transaction might succeed if retried.")));
 	return NIL;
@@ -166,10 +166,12 @@ lock_blockers(AnonymizePlans *plans, const StatementPlans *statements,
 void
 report_blocked_customer(Datum customer_id, List *blockers)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("customer %s cannot be anonymized",
-					customer_id_text(customer_id)),
-			 errdetail("Blocked by %s.", describe_blockers(blockers)),
-			 errhint("Terminate its subscriptions and settle its invoices and balance first; anonymize.blockers() lists what remains.")));
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		 errmsg("customer %s cannot be anonymized",
+				customer_id_text(customer_id)),
+		 errdetail("Blocked by %s.", describe_blockers(blockers)),
+		 errhint("Terminate its subscriptions and settle its invoices and "
+				 "balance first; anonymize.blockers() lists what remains.")));
 }

@@ -35,19 +35,18 @@ purge_customer_rows(AnonymizePlans *plans, Datum customer_id,
 					StringInfo rows_deleted)
 {
 	const Mapping *m = plans->mapping;
-	int64	   *counts = palloc0(sizeof(int64) * Max(m->n_purge_rules, 1));
+	int64         *counts = palloc0(sizeof(int64) * Max(m->n_purge_rules, 1));
 
 	if (plans->one.purge != NULL)
 	{
-		bool		isnull;
+		bool isnull;
 
-		if (SPI_execute_plan(plans->one.purge, &customer_id, NULL, false, 0)
-			!= SPI_OK_SELECT)
+		if (SPI_execute_plan(plans->one.purge, &customer_id, NULL, false, 0) !=
+			SPI_OK_SELECT)
 			elog(ERROR, "could not purge the rows of a customer");
 		for (int i = 0; i < m->n_purge_rules; i++)
-			counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc,
-													i + 1, &isnull));
+			counts[i] = DatumGetInt64(SPI_getbinval(
+				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull));
 	}
 	append_rows_deleted(rows_deleted, m, counts);
 }
@@ -59,39 +58,39 @@ purge_customer_rows(AnonymizePlans *plans, Datum customer_id,
 static bool
 erase_personal_data(AnonymizePlans *plans, Datum customer_id)
 {
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', 'n'};
-	bool		is_company = false;
-	bool		isnull;
+	Datum values[3];
+	char  nulls[3] = {' ', ' ', 'n'};
+	bool  is_company = false;
+	bool  isnull;
 
 	values[0] = customer_id;
 	values[1] = CStringGetTextDatum(plans->mapping->placeholder);
-	values[2] = (Datum) 0;
+	values[2] = (Datum)0;
 
 	if (plans->one.erase_address != NULL)
 	{
-		if (SPI_execute_plan(plans->one.erase_address, values, nulls, false, 0)
-			!= SPI_OK_UPDATE_RETURNING)
+		if (SPI_execute_plan(plans->one.erase_address, values, nulls, false,
+							 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not erase the billing address of a customer");
 		/* The company name of the first company address, if any. */
 		for (uint64 row = 0; row < SPI_processed && !is_company; row++)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[row];
+			HeapTuple tuple = SPI_tuptable->vals[row];
 
-			is_company = DatumGetBool(SPI_getbinval(tuple,
-													SPI_tuptable->tupdesc,
-													1, &isnull));
+			is_company = DatumGetBool(
+				SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
 			if (is_company)
 			{
-				values[2] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2,
-										  &isnull);
+				values[2] =
+					SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
 				nulls[2] = ' ';
 			}
 		}
 	}
 
-	if (SPI_execute_plan(plans->one.erase_customer, values, nulls, false, 0)
-		!= SPI_OK_UPDATE_RETURNING || SPI_processed == 0)
+	if (SPI_execute_plan(plans->one.erase_customer, values, nulls, false, 0) !=
+			SPI_OK_UPDATE_RETURNING ||
+		SPI_processed == 0)
 		elog(ERROR, "could not erase a customer");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 									  SPI_tuptable->tupdesc, 1, &isnull));
@@ -110,8 +109,8 @@ erase_customer(Datum customer_id, ErasureResult *result)
 	AnonymizePlans *plans = get_plans();
 
 	/* Rule 1: from here on, nothing new can reference the customer. */
-	if (SPI_execute_plan(plans->one.lock_customer, &customer_id, NULL,
-						 false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plans->one.lock_customer, &customer_id, NULL, false,
+						 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock a customer");
 	if (SPI_processed == 0)
 	{
@@ -141,4 +140,3 @@ erase_customer(Datum customer_id, ErasureResult *result)
 	audit_insert(plans, customer_id, result->is_company,
 				 result->rows_deleted.data);
 }
-

@@ -27,14 +27,14 @@
 typedef struct Batch
 {
 	BatchCustomer **sorted;
-	int			n;
+	int             n;
 } Batch;
 
 static int
 compare_customers(const void *a, const void *b)
 {
-	const BatchCustomer *x = *(BatchCustomer *const *) a;
-	const BatchCustomer *y = *(BatchCustomer *const *) b;
+	const BatchCustomer *x = *(BatchCustomer *const *)a;
+	const BatchCustomer *y = *(BatchCustomer *const *)b;
 
 	return memcmp(DatumGetUUIDP(x->customer_id), DatumGetUUIDP(y->customer_id),
 				  UUID_LEN);
@@ -43,14 +43,15 @@ compare_customers(const void *a, const void *b)
 static BatchCustomer *
 find_customer(const Batch *batch, Datum customer_id)
 {
-	BatchCustomer key = {.customer_id = customer_id};
-	BatchCustomer *keyp = &key;
-	BatchCustomer **found = bsearch(&keyp, batch->sorted, batch->n,
-									sizeof(BatchCustomer *),
-									compare_customers);
+	BatchCustomer   key = {.customer_id = customer_id};
+	BatchCustomer  *keyp = &key;
+	BatchCustomer **found =
+		bsearch(&keyp, batch->sorted, batch->n, sizeof(BatchCustomer *),
+				compare_customers);
 
 	if (found == NULL)
-		elog(ERROR, "anonymize statement returned a customer outside the batch");
+		elog(ERROR,
+			 "anonymize statement returned a customer outside the batch");
 	return *found;
 }
 
@@ -58,27 +59,26 @@ find_customer(const Batch *batch, Datum customer_id)
 static BatchCustomer *
 row_customer(const Batch *batch, uint64 row)
 {
-	bool		isnull;
+	bool isnull;
 
-	return find_customer(batch,
-						 SPI_getbinval(SPI_tuptable->vals[row],
-									   SPI_tuptable->tupdesc,
-									   SPI_tuptable->tupdesc->natts, &isnull));
+	return find_customer(
+		batch, SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+							 SPI_tuptable->tupdesc->natts, &isnull));
 }
 
 /* The ids of the customers whose outcome is still ERASURE_DONE. */
 static Datum
 eligible_ids(const Batch *batch, int *n_eligible)
 {
-	Datum	   *ids = palloc(sizeof(Datum) * batch->n);
-	int			n = 0;
+	Datum *ids = palloc(sizeof(Datum) * batch->n);
+	int    n = 0;
 
 	for (int i = 0; i < batch->n; i++)
 		if (batch->sorted[i]->outcome == ERASURE_DONE)
 			ids[n++] = batch->sorted[i]->customer_id;
 	*n_eligible = n;
-	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false,
-										   TYPALIGN_CHAR));
+	return PointerGetDatum(
+		construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
 static void
@@ -93,10 +93,10 @@ execute_checked(SPIPlanPtr plan, Datum *values, const char *nulls,
 static void
 sort_out_customers(AnonymizePlans *plans, Batch *batch)
 {
-	int			n;
-	Datum		ids = eligible_ids(batch, &n);
-	bool		isnull;
-	ListCell   *cell;
+	int       n;
+	Datum     ids = eligible_ids(batch, &n);
+	bool      isnull;
+	ListCell *cell;
 
 	/* Rule 1: lock the customers; those not found are unknown. */
 	execute_checked(plans->many.lock_customer, &ids, NULL, SPI_OK_SELECT);
@@ -114,16 +114,15 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 		BatchCustomer *customer = row_customer(batch, row);
 
 		customer->outcome = ERASURE_ALREADY_DONE;
-		customer->is_company = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[row],
-														  SPI_tuptable->tupdesc,
-														  1, &isnull));
+		customer->is_company = DatumGetBool(SPI_getbinval(
+			SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
 	/* Rule 2. */
 	ids = eligible_ids(batch, &n);
-	foreach(cell, lock_blockers(plans, &plans->many, ids))
+	foreach (cell, lock_blockers(plans, &plans->many, ids))
 	{
-		Blocker    *blocker = lfirst(cell);
+		Blocker       *blocker = lfirst(cell);
 		BatchCustomer *customer = find_customer(batch, blocker->customer_id);
 
 		customer->outcome = ERASURE_BLOCKED;
@@ -135,20 +134,19 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 static void
 purge_rows(AnonymizePlans *plans, Batch *batch, Datum ids)
 {
-	bool		isnull;
+	bool isnull;
 
 	if (plans->many.purge == NULL)
 		return;
 	execute_checked(plans->many.purge, &ids, NULL, SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		int			rule = DatumGetInt32(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
-													   1, &isnull));
+		HeapTuple tuple = SPI_tuptable->vals[row];
+		int       rule = DatumGetInt32(
+				  SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
 
-		row_customer(batch, row)->rows_deleted[rule] =
-			DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2,
-										&isnull));
+		row_customer(batch, row)->rows_deleted[rule] = DatumGetInt64(
+			SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
 	}
 }
 
@@ -156,13 +154,13 @@ purge_rows(AnonymizePlans *plans, Batch *batch, Datum ids)
 static void
 erase_personal_data(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 {
-	Datum		values[3];
-	Datum	   *companies = palloc0(sizeof(Datum) * Max(n, 1));
-	bool	   *company_nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			k = 0;
-	bool		isnull;
+	Datum  values[3];
+	Datum *companies = palloc0(sizeof(Datum) * Max(n, 1));
+	bool  *company_nulls = palloc(sizeof(bool) * Max(n, 1));
+	int    dims[1] = {n};
+	int    lbs[1] = {1};
+	int    k = 0;
+	bool   isnull;
 
 	values[0] = ids;
 	values[1] = CStringGetTextDatum(plans->mapping->placeholder);
@@ -173,16 +171,16 @@ erase_personal_data(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 						SPI_OK_UPDATE_RETURNING);
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[row];
+			HeapTuple      tuple = SPI_tuptable->vals[row];
 			BatchCustomer *customer = row_customer(batch, row);
 
 			if (!customer->is_company &&
-				DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1,
-										   &isnull)))
+				DatumGetBool(
+					SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull)))
 			{
 				customer->is_company = true;
-				customer->company = SPI_getvalue(tuple, SPI_tuptable->tupdesc,
-												 2);
+				customer->company =
+					SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
 			}
 		}
 	}
@@ -199,26 +197,25 @@ erase_personal_data(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 			companies[k] = CStringGetTextDatum(customer->company);
 		k++;
 	}
-	values[2] = PointerGetDatum(construct_md_array(companies, company_nulls,
-												   1, dims, lbs, TEXTOID, -1,
+	values[2] = PointerGetDatum(construct_md_array(companies, company_nulls, 1,
+												   dims, lbs, TEXTOID, -1,
 												   false, TYPALIGN_INT));
 
 	execute_checked(plans->many.erase_customer, values, NULL,
 					SPI_OK_UPDATE_RETURNING);
 	for (uint64 row = 0; row < SPI_processed; row++)
-		row_customer(batch, row)->is_company =
-			DatumGetBool(SPI_getbinval(SPI_tuptable->vals[row],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+		row_customer(batch, row)->is_company = DatumGetBool(SPI_getbinval(
+			SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* The audit rows of the anonymized customers. */
 static void
 audit_customers(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 {
-	Datum	   *kinds = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *rows = palloc(sizeof(Datum) * Max(n, 1));
-	Datum		values[4];
-	int			k = 0;
+	Datum *kinds = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *rows = palloc(sizeof(Datum) * Max(n, 1));
+	Datum  values[4];
+	int    k = 0;
 
 	for (int i = 0; i < batch->n; i++)
 	{
@@ -230,16 +227,16 @@ audit_customers(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 		initStringInfo(&json);
 		append_rows_deleted(&json, plans->mapping, customer->rows_deleted);
 		kinds[k] = CStringGetTextDatum(customer->is_company ? "company"
-									   : "individual");
+															: "individual");
 		rows[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		k++;
 	}
 	values[0] = ids;
 	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	values[2] = PointerGetDatum(construct_array(kinds, n, TEXTOID, -1, false,
-												TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(rows, n, JSONBOID, -1, false,
-												TYPALIGN_INT));
+	values[2] = PointerGetDatum(
+		construct_array(kinds, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(
+		construct_array(rows, n, JSONBOID, -1, false, TYPALIGN_INT));
 	if (execute_as_owner(plans->extension_owner, plans->many.audit_insert,
 						 values, NULL, false) != SPI_OK_INSERT)
 		elog(ERROR, "could not write anonymize.audit_log");
@@ -254,13 +251,13 @@ void
 erase_customers(BatchCustomer *customers, int n)
 {
 	AnonymizePlans *plans = get_plans();
-	Batch		batch = {palloc(sizeof(BatchCustomer *) * Max(n, 1)), n};
-	Datum		ids;
-	int			n_eligible;
+	Batch           batch = {palloc(sizeof(BatchCustomer *) * Max(n, 1)), n};
+	Datum           ids;
+	int             n_eligible;
 
 	for (int i = 0; i < n; i++)
 	{
-		customers[i].outcome = ERASURE_DONE;	/* until found otherwise */
+		customers[i].outcome = ERASURE_DONE; /* until found otherwise */
 		customers[i].is_company = false;
 		customers[i].company = NULL;
 		customers[i].blockers = NIL;

@@ -44,10 +44,10 @@
 #include "anonymize.h"
 
 /* Whether the rows "b" of a blocker or a balance rule block. */
-#define CONDITION_BLOCKS \
+#define CONDITION_BLOCKS                                                      \
 	"pg_catalog.count(*) FILTER (WHERE b.value) OPERATOR(pg_catalog.>) 0"
-#define BALANCE_BLOCKS \
-	"COALESCE(pg_catalog.sum(b.value)::pg_catalog.numeric, 0) " \
+#define BALANCE_BLOCKS                                                        \
+	"COALESCE(pg_catalog.sum(b.value)::pg_catalog.numeric, 0) "               \
 	"OPERATOR(pg_catalog.<>) 0"
 
 /* Parameter holding the placeholder in the erase statements. */
@@ -90,12 +90,12 @@ append_erase_address(StringInfo sql, const Mapping *m, bool *first)
 	for (int i = 0; i < m->n_address_columns; i++)
 	{
 		const ErasedColumn *column = &m->address_columns[i];
-		const char *quoted = quote_identifier(column->name);
+		const char         *quoted = quote_identifier(column->name);
 
 		appendStringInfo(sql, ", %s = CASE WHEN ", quoted);
 		append_is_company(sql, m);
-		appendStringInfo(sql, " THEN t.%s ELSE %s END",
-						 quoted, erased_value(column));
+		appendStringInfo(sql, " THEN t.%s ELSE %s END", quoted,
+						 erased_value(column));
 	}
 }
 
@@ -109,8 +109,9 @@ append_relation(StringInfo sql, const MappedRelation *rel)
 static void
 append_key_match(StringInfo sql, const MappedRelation *rel, bool many)
 {
-	appendStringInfo(sql, many ? " WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1)"
-					 : " WHERE t.%s OPERATOR(pg_catalog.=) $1",
+	appendStringInfo(sql,
+					 many ? " WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1)"
+						  : " WHERE t.%s OPERATOR(pg_catalog.=) $1",
 					 quote_identifier(rel->key_column));
 }
 
@@ -183,7 +184,7 @@ blockers_sql(const Mapping *m, bool lock_rows, bool many)
 	for (int i = 0; i < m->n_blocker_rules; i++)
 	{
 		const Rule *rule = &m->blocker_rules[i];
-		bool		balance = (rule->kind == RULE_BALANCE);
+		bool        balance = (rule->kind == RULE_BALANCE);
 
 		if (i > 0)
 			appendStringInfoString(&sql, " UNION ALL ");
@@ -193,10 +194,11 @@ blockers_sql(const Mapping *m, bool lock_rows, bool many)
 							 "pg_catalog.sum(b.value)::pg_catalog.numeric, %s",
 							 i, BALANCE_BLOCKS);
 		else
-			appendStringInfo(&sql,
-							 "SELECT %d, pg_catalog.count(*) FILTER (WHERE b.value), "
-							 "NULL::pg_catalog.numeric, %s",
-							 i, CONDITION_BLOCKS);
+			appendStringInfo(
+				&sql,
+				"SELECT %d, pg_catalog.count(*) FILTER (WHERE b.value), "
+				"NULL::pg_catalog.numeric, %s",
+				i, CONDITION_BLOCKS);
 		if (many)
 			appendStringInfoString(&sql, ", b.key");
 		appendStringInfoString(&sql, " FROM (SELECT ");
@@ -251,7 +253,8 @@ purge_sql(const Mapping *m, bool many)
 	for (int i = 0; i < m->n_purge_rules; i++)
 	{
 		if (many)
-			appendStringInfo(&sql, "%s SELECT %d, pg_catalog.count(*), p%d.key"
+			appendStringInfo(&sql,
+							 "%s SELECT %d, pg_catalog.count(*), p%d.key"
 							 " FROM p%d GROUP BY p%d.key",
 							 i == 0 ? "" : " UNION ALL", i, i, i, i);
 		else
@@ -270,7 +273,7 @@ char *
 erase_address_sql(const Mapping *m, bool many)
 {
 	StringInfoData sql;
-	bool		first = true;
+	bool           first = true;
 
 	if (m->address_on_customer)
 		return NULL;
@@ -298,8 +301,8 @@ char *
 erase_customer_sql(const Mapping *m, bool many)
 {
 	StringInfoData sql;
-	bool		first = true;
-	const char *name = quote_identifier(m->name.name);
+	bool           first = true;
+	const char    *name = quote_identifier(m->name.name);
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "UPDATE ");
@@ -316,15 +319,16 @@ erase_customer_sql(const Mapping *m, bool many)
 		append_erase_address(&sql, m, &first);
 	}
 	else if (many)
-		appendStringInfo(&sql, ", %s = COALESCE(c.company, %s)"
+		appendStringInfo(&sql,
+						 ", %s = COALESCE(c.company, %s)"
 						 " FROM ROWS FROM (pg_catalog.unnest($1),"
 						 " pg_catalog.unnest($3)) AS c (key, company)"
 						 " WHERE t.%s OPERATOR(pg_catalog.=) c.key",
 						 name, erased_value(&m->name),
 						 quote_identifier(m->customer.key_column));
 	else
-		appendStringInfo(&sql, ", %s = COALESCE($3, %s)",
-						 name, erased_value(&m->name));
+		appendStringInfo(&sql, ", %s = COALESCE($3, %s)", name,
+						 erased_value(&m->name));
 	if (m->address_on_customer || !many)
 		append_key_match(&sql, &m->customer, many);
 
@@ -333,7 +337,7 @@ erase_customer_sql(const Mapping *m, bool many)
 		append_is_company(&sql, m);
 	else
 		appendStringInfoString(&sql, many ? "c.company IS NOT NULL"
-							   : "$3 IS NOT NULL");
+										  : "$3 IS NOT NULL");
 	append_key_output(&sql, &m->customer, many);
 	return sql.data;
 }
@@ -345,8 +349,7 @@ audit_lookup_sql(bool many)
 	return psprintf("SELECT a.customer_kind OPERATOR(pg_catalog.=) 'company'%s"
 					" FROM anonymize.audit_log a"
 					" WHERE a.customer_id OPERATOR(pg_catalog.=) %s",
-					many ? ", a.customer_id" : "",
-					many ? "ANY ($1)" : "$1");
+					many ? ", a.customer_id" : "", many ? "ANY ($1)" : "$1");
 }
 
 /* $2 the role, $3 the kind, $4 rows deleted; arrays in the many form. */
@@ -357,8 +360,8 @@ audit_insert_sql(bool many)
 					" (customer_id, anonymized_at, anonymized_by,"
 					" customer_kind, rows_deleted) %s",
 					many ? "SELECT a.id, pg_catalog.now(), $2, a.kind, a.rows"
-					" FROM ROWS FROM (pg_catalog.unnest($1),"
-					" pg_catalog.unnest($3), pg_catalog.unnest($4))"
-					" AS a (id, kind, rows)"
-					: "VALUES ($1, pg_catalog.now(), $2, $3, $4)");
+						   " FROM ROWS FROM (pg_catalog.unnest($1),"
+						   " pg_catalog.unnest($3), pg_catalog.unnest($4))"
+						   " AS a (id, kind, rows)"
+						 : "VALUES ($1, pg_catalog.now(), $2, $3, $4)");
 }

@@ -26,22 +26,23 @@
 
 #include "anonymize.h"
 
-#define MAPPING_QUERY \
-	"SELECT customer_schema, customer_table, key_column, name_column," \
-	" email_column, address_schema, address_table, address_key_column," \
-	" company_column, first_name_column, last_name_column, phone_column," \
-	" address_columns, country_column, placeholder" \
+#define MAPPING_QUERY                                                         \
+	"SELECT customer_schema, customer_table, key_column, name_column,"        \
+	" email_column, address_schema, address_table, address_key_column,"       \
+	" company_column, first_name_column, last_name_column, phone_column,"     \
+	" address_columns, country_column, placeholder"                           \
 	" FROM anonymize.customer_mapping"
 
 /* Purge rules first, then blocker and balance rules, each by name. */
-#define RULES_QUERY \
-	"SELECT 0, rule_name, relation_schema, relation_name, key_column," \
-	" condition, NULL FROM anonymize.purge_rules WHERE enabled" \
-	" UNION ALL SELECT 1, rule_name, relation_schema, relation_name," \
-	" key_column, condition, reason FROM anonymize.blocker_rules WHERE enabled" \
-	" UNION ALL SELECT 2, rule_name, relation_schema, relation_name," \
-	" key_column, amount_expression, reason" \
-	" FROM anonymize.balance_rules WHERE enabled" \
+#define RULES_QUERY                                                           \
+	"SELECT 0, rule_name, relation_schema, relation_name, key_column,"        \
+	" condition, NULL FROM anonymize.purge_rules WHERE enabled"               \
+	" UNION ALL SELECT 1, rule_name, relation_schema, relation_name,"         \
+	" key_column, condition, reason FROM anonymize.blocker_rules WHERE "      \
+	"enabled"                                                                 \
+	" UNION ALL SELECT 2, rule_name, relation_schema, relation_name,"         \
+	" key_column, amount_expression, reason"                                  \
+	" FROM anonymize.balance_rules WHERE enabled"                             \
 	" ORDER BY 1, 2"
 
 /* Text of column n (1-based) of row "row" of the last SPI result. */
@@ -55,24 +56,26 @@ result_text(int row, int n)
 Oid
 resolve_mapped_relation(const char *schema, const char *name)
 {
-	Oid			nspid = get_namespace_oid(schema, true);
-	Oid			relid = OidIsValid(nspid) ? get_relname_relid(name, nspid)
-		: InvalidOid;
-	char		relkind;
+	Oid nspid = get_namespace_oid(schema, true);
+	Oid relid =
+		OidIsValid(nspid) ? get_relname_relid(name, nspid) : InvalidOid;
+	char relkind;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s.%s\" does not exist", schema, name),
 				 errdetail("The anonymize mapping refers to it."),
-				 errhint("Restore the relation or change the mapping with the anonymize.set_* functions.")));
+				 errhint("Restore the relation or change the mapping with the "
+						 "anonymize.set_* functions.")));
 
 	relkind = get_rel_relkind(relid);
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s.%s\" is not a table", schema, name),
-				 errdetail("The anonymize mapping can only refer to tables.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s.%s\" is not a table", schema, name),
+			 errdetail("The anonymize mapping can only refer to tables.")));
 	return relid;
 }
 
@@ -80,21 +83,21 @@ resolve_mapped_relation(const char *schema, const char *name)
 Oid
 anonymize_extension_owner(void)
 {
-	Oid			extid = get_extension_oid("anonymize", false);
-	Relation	rel;
+	Oid         extid = get_extension_oid("anonymize", false);
+	Relation    rel;
 	ScanKeyData key;
 	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			owner;
+	HeapTuple   tuple;
+	Oid         owner;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(extid));
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extid));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "could not find tuple for extension %u", extid);
-	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return owner;
@@ -121,11 +124,11 @@ resolve_erased_column(ErasedColumn *column, Oid relid, char *name)
 static void
 read_address_columns(Mapping *m, Datum array)
 {
-	Datum	   *names;
-	int			n;
+	Datum *names;
+	int    n;
 
-	deconstruct_array(DatumGetArrayTypeP(array), NAMEOID, NAMEDATALEN,
-					  false, TYPALIGN_CHAR, &names, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(array), NAMEOID, NAMEDATALEN, false,
+					  TYPALIGN_CHAR, &names, NULL, &n);
 	m->n_address_columns = n;
 	m->address_columns = palloc0(sizeof(ErasedColumn) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -138,17 +141,20 @@ static void
 read_customer_mapping(Mapping *m, MemoryContext cxt)
 {
 	MemoryContext spi_cxt;
-	bool		isnull;
-	Datum		address_columns;
+	bool          isnull;
+	Datum         address_columns;
 
 	if (SPI_execute(MAPPING_QUERY, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read anonymize.customer_mapping");
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the anonymize mapping has no customer relation"),
-				 errdetail("Table \"anonymize.customer_mapping\" must hold exactly one row."),
-				 errhint("Reinstall the extension to get the default mapping back.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the anonymize mapping has no customer relation"),
+			 errdetail("Table \"anonymize.customer_mapping\" must hold "
+					   "exactly one row."),
+			 errhint(
+				 "Reinstall the extension to get the default mapping back.")));
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
 	resolve_relation(&m->customer, result_text(0, 1), result_text(0, 2),
@@ -161,7 +167,8 @@ read_customer_mapping(Mapping *m, MemoryContext cxt)
 	m->address_on_customer = (m->address.relid == m->customer.relid);
 	m->company_column = result_text(0, 9);
 	check_column(m->address.relid, m->company_column);
-	resolve_erased_column(&m->first_name, m->address.relid, result_text(0, 10));
+	resolve_erased_column(&m->first_name, m->address.relid,
+						  result_text(0, 10));
 	resolve_erased_column(&m->last_name, m->address.relid, result_text(0, 11));
 	resolve_erased_column(&m->phone, m->address.relid, result_text(0, 12));
 	address_columns = SPI_getbinval(SPI_tuptable->vals[0],
@@ -177,7 +184,7 @@ read_customer_mapping(Mapping *m, MemoryContext cxt)
 static void
 read_rules(Mapping *m, MemoryContext cxt)
 {
-	uint64		n_rows;
+	uint64        n_rows;
 	MemoryContext spi_cxt;
 
 	if (SPI_execute(RULES_QUERY, true, 0) != SPI_OK_SELECT)
@@ -189,13 +196,13 @@ read_rules(Mapping *m, MemoryContext cxt)
 	m->blocker_rules = palloc0(sizeof(Rule) * Max(n_rows, 1));
 	for (uint64 row = 0; row < n_rows; row++)
 	{
-		int			kind = pg_strtoint32(result_text(row, 1));
-		Rule	   *rule = (kind == 0)
-			? &m->purge_rules[m->n_purge_rules++]
-			: &m->blocker_rules[m->n_blocker_rules++];
+		int   kind = pg_strtoint32(result_text(row, 1));
+		Rule *rule = (kind == 0) ? &m->purge_rules[m->n_purge_rules++]
+								 : &m->blocker_rules[m->n_blocker_rules++];
 
-		rule->kind = (kind == 0) ? RULE_PURGE
-			: (kind == 1) ? RULE_BLOCKER : RULE_BALANCE;
+		rule->kind = (kind == 0)   ? RULE_PURGE
+					 : (kind == 1) ? RULE_BLOCKER
+								   : RULE_BALANCE;
 		rule->rule_name = result_text(row, 2);
 		resolve_relation(&rule->relation, result_text(row, 3),
 						 result_text(row, 4), result_text(row, 5));
@@ -214,14 +221,14 @@ Mapping *
 load_mapping(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Mapping    *m = palloc0(sizeof(Mapping));
-	Oid			save_userid;
-	int			save_sec_context;
+	Mapping      *m = palloc0(sizeof(Mapping));
+	Oid           save_userid;
+	int           save_sec_context;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(anonymize_extension_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
+							   SECURITY_NOFORCE_RLS);
 	read_customer_mapping(m, cxt);
 	read_rules(m, cxt);
 	SetUserIdAndSecContext(save_userid, save_sec_context);

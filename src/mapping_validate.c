@@ -33,27 +33,30 @@ void
 check_extension_owner(void)
 {
 	if (!has_privs_of_role(GetUserId(), anonymize_extension_owner()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of extension anonymize"),
-				 errdetail("Only the owner of the extension can change its mapping.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("must be owner of extension anonymize"),
+			 errdetail(
+				 "Only the owner of the extension can change its mapping.")));
 }
 
 /* The attribute row of a column; errors out when there is none. */
 static HeapTuple
 lookup_column(Oid relid, const char *column)
 {
-	HeapTuple	tuple = SearchSysCacheAttName(relid, column);
+	HeapTuple tuple = SearchSysCacheAttName(relid, column);
 
 	if (!HeapTupleIsValid(tuple) ||
-		((Form_pg_attribute) GETSTRUCT(tuple))->attnum <= 0)
+		((Form_pg_attribute)GETSTRUCT(tuple))->attnum <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s.%s\" does not exist",
 						column, get_namespace_name(get_rel_namespace(relid)),
 						get_rel_name(relid)),
 				 errdetail("The anonymize mapping refers to it."),
-				 errhint("Restore the column or change the mapping with the anonymize.set_* functions.")));
+				 errhint("Restore the column or change the mapping with the "
+						 "anonymize.set_* functions.")));
 	return tuple;
 }
 
@@ -61,14 +64,15 @@ lookup_column(Oid relid, const char *column)
 void
 check_key_column(Oid relid, const char *column)
 {
-	HeapTuple	tuple = lookup_column(relid, column);
-	Oid			type = ((Form_pg_attribute) GETSTRUCT(tuple))->atttypid;
+	HeapTuple tuple = lookup_column(relid, column);
+	Oid       type = ((Form_pg_attribute)GETSTRUCT(tuple))->atttypid;
 
 	ReleaseSysCache(tuple);
 	if (type != UUIDOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("key column \"%s\" of relation \"%s.%s\" must be of type uuid",
+				 errmsg("key column \"%s\" of relation \"%s.%s\" must be of "
+						"type uuid",
 						column, get_namespace_name(get_rel_namespace(relid)),
 						get_rel_name(relid)),
 				 errdetail("It is of type %s.", format_type_be(type))));
@@ -78,18 +82,20 @@ check_key_column(Oid relid, const char *column)
 bool
 check_column(Oid relid, const char *column)
 {
-	HeapTuple	tuple = lookup_column(relid, column);
-	Form_pg_attribute attr = (Form_pg_attribute) GETSTRUCT(tuple);
-	bool		not_null = attr->attnotnull;
-	bool		generated = (attr->attgenerated != '\0');
+	HeapTuple         tuple = lookup_column(relid, column);
+	Form_pg_attribute attr = (Form_pg_attribute)GETSTRUCT(tuple);
+	bool              not_null = attr->attnotnull;
+	bool              generated = (attr->attgenerated != '\0');
 
 	ReleaseSysCache(tuple);
 	if (generated)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("column \"%s\" of relation \"%s\" is a generated column",
-						column, get_rel_name(relid)),
-				 errdetail("The anonymize mapping can only erase ordinary columns.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("column \"%s\" of relation \"%s\" is a generated column",
+					column, get_rel_name(relid)),
+			 errdetail(
+				 "The anonymize mapping can only erase ordinary columns.")));
 	return not_null;
 }
 
@@ -97,7 +103,7 @@ check_column(Oid relid, const char *column)
 typedef struct ExpressionCheck
 {
 	const Rule *rule;
-	const char *parsed_text;	/* text given to raw_parser, or NULL */
+	const char *parsed_text; /* text given to raw_parser, or NULL */
 } ExpressionCheck;
 
 /*
@@ -107,9 +113,9 @@ typedef struct ExpressionCheck
 static void
 rule_error_context(void *arg)
 {
-	const ExpressionCheck *check = (const ExpressionCheck *) arg;
-	const Rule *rule = check->rule;
-	int			position = geterrposition();
+	const ExpressionCheck *check = (const ExpressionCheck *)arg;
+	const Rule            *rule = check->rule;
+	int                    position = geterrposition();
 
 	if (check->parsed_text != NULL && position > 0)
 	{
@@ -119,7 +125,8 @@ rule_error_context(void *arg)
 	}
 	if (rule->rule_name)
 		errcontext("anonymize rule \"%s\" on relation \"%s.%s\"",
-				   rule->rule_name, rule->relation.schema, rule->relation.name);
+				   rule->rule_name, rule->relation.schema,
+				   rule->relation.name);
 	else
 		errcontext("anonymize rule on relation \"%s.%s\"",
 				   rule->relation.schema, rule->relation.name);
@@ -132,7 +139,7 @@ rule_error_context(void *arg)
 static void
 check_single_expression(const char *expression, ExpressionCheck *check)
 {
-	List	   *statements;
+	List       *statements;
 	SelectStmt *select = NULL;
 
 	check->parsed_text = psprintf("SELECT %s\n", expression);
@@ -141,15 +148,14 @@ check_single_expression(const char *expression, ExpressionCheck *check)
 
 	if (list_length(statements) == 1 &&
 		IsA(linitial_node(RawStmt, statements)->stmt, SelectStmt))
-		select = (SelectStmt *) linitial_node(RawStmt, statements)->stmt;
+		select = (SelectStmt *)linitial_node(RawStmt, statements)->stmt;
 
 	if (select == NULL || select->op != SETOP_NONE ||
-		list_length(select->targetList) != 1 ||
-		select->fromClause || select->whereClause || select->groupClause ||
-		select->havingClause || select->windowClause || select->sortClause ||
-		select->limitCount || select->limitOffset || select->lockingClause ||
-		select->withClause || select->intoClause || select->distinctClause ||
-		select->valuesLists)
+		list_length(select->targetList) != 1 || select->fromClause ||
+		select->whereClause || select->groupClause || select->havingClause ||
+		select->windowClause || select->sortClause || select->limitCount ||
+		select->limitOffset || select->lockingClause || select->withClause ||
+		select->intoClause || select->distinctClause || select->valuesLists)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("\"%s\" is not a single SQL expression", expression)));
@@ -164,15 +170,15 @@ void
 check_rule_expression(const Rule *rule)
 {
 	ErrorContextCallback callback;
-	ExpressionCheck check = {rule, NULL};
-	char	   *sql;
-	Oid			type;
+	ExpressionCheck      check = {rule, NULL};
+	char                *sql;
+	Oid                  type;
 
 	if (rule->expression == NULL)
 		return;
 
 	callback.callback = rule_error_context;
-	callback.arg = (void *) &check;
+	callback.arg = (void *)&check;
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
@@ -208,57 +214,53 @@ check_rule_expression(const Rule *rule)
 Datum
 anonymize_check_relation(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	Rule		rule = {0};
+	Oid  relid;
+	Rule rule = {0};
 
 	check_extension_owner();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation and key column must not be null")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("relation and key column must not be null")));
 
 	relid = PG_GETARG_OID(0);
 	rule.relation.schema = get_namespace_name(get_rel_namespace(relid));
 	rule.relation.name = get_rel_name(relid);
 	if (rule.relation.name == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("relation with OID %u does not exist", relid)));
 	resolve_mapped_relation(rule.relation.schema, rule.relation.name);
 	check_key_column(relid, NameStr(*PG_GETARG_NAME(1)));
 
 	if (!PG_ARGISNULL(2))
 	{
-		Datum	   *names;
-		bool	   *nulls;
-		int			n;
+		Datum *names;
+		bool  *nulls;
+		int    n;
 
 		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), NAMEOID, NAMEDATALEN,
 						  false, TYPALIGN_CHAR, &names, &nulls, &n);
 		for (int i = 0; i < n; i++)
 		{
 			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("column names must not be null")));
+				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+								errmsg("column names must not be null")));
 			check_column(relid, NameStr(*DatumGetName(names[i])));
 		}
 	}
 
 	if (!PG_ARGISNULL(3))
 	{
-		char	   *kind = PG_ARGISNULL(4) ? "condition"
-			: text_to_cstring(PG_GETARG_TEXT_PP(4));
+		char *kind = PG_ARGISNULL(4) ? "condition"
+									 : text_to_cstring(PG_GETARG_TEXT_PP(4));
 
 		if (strcmp(kind, "condition") == 0)
 			rule.kind = RULE_BLOCKER;
 		else if (strcmp(kind, "amount") == 0)
 			rule.kind = RULE_BALANCE;
 		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid expression kind \"%s\"", kind),
-					 errhint("Use \"condition\" or \"amount\".")));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("invalid expression kind \"%s\"", kind),
+							errhint("Use \"condition\" or \"amount\".")));
 		rule.expression = text_to_cstring(PG_GETARG_TEXT_PP(3));
 
 		SPI_connect();

@@ -28,12 +28,12 @@
 PG_FUNCTION_INFO_V1(anonymize_mapping_changed);
 
 static AnonymizePlans *cached_plans = NULL;
-static MemoryContext plan_context = NULL;
-static bool plans_valid = false;
+static MemoryContext   plan_context = NULL;
+static bool            plans_valid = false;
 
 /* OIDs whose invalidation makes the plans stale. */
 static Oid *watched_relids = NULL;
-static int	n_watched_relids = 0;
+static int  n_watched_relids = 0;
 
 static void
 plan_cache_invalidate(Datum arg, Oid relid)
@@ -56,7 +56,7 @@ plan_cache_invalidate(Datum arg, Oid relid)
 void
 plan_cache_init(void)
 {
-	CacheRegisterRelcacheCallback(plan_cache_invalidate, (Datum) 0);
+	CacheRegisterRelcacheCallback(plan_cache_invalidate, (Datum)0);
 }
 
 /*
@@ -66,10 +66,11 @@ plan_cache_init(void)
 Datum
 anonymize_mapping_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = (TriggerData *)fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "anonymize_mapping_changed: not called by trigger manager");
+		elog(ERROR,
+			 "anonymize_mapping_changed: not called by trigger manager");
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
@@ -83,12 +84,11 @@ watch_relation(Oid relid)
 static void
 watch_mapped_relations(const Mapping *m)
 {
-	static const char *const config_tables[] = {
-		"customer_mapping", "purge_rules", "blocker_rules", "balance_rules",
-		"audit_log"
-	};
-	int			n = 2 + m->n_purge_rules + m->n_blocker_rules +
-		lengthof(config_tables);
+	static const char *const config_tables[] = {"customer_mapping",
+												"purge_rules", "blocker_rules",
+												"balance_rules", "audit_log"};
+	int                      n =
+		2 + m->n_purge_rules + m->n_blocker_rules + lengthof(config_tables);
 
 	watched_relids = palloc(sizeof(Oid) * n);
 	n_watched_relids = 0;
@@ -106,14 +106,14 @@ watch_mapped_relations(const Mapping *m)
 static SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan;
+	SPIPlanPtr plan;
 
 	if (sql == NULL)
 		return NULL;
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	return plan;
@@ -122,11 +122,10 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 static void
 free_statement_plans(StatementPlans *plans)
 {
-	SPIPlanPtr *all[] = {
-		&plans->lock_customer, &plans->blockers, &plans->blockers_locking,
-		&plans->purge, &plans->erase_address, &plans->erase_customer,
-		&plans->audit_lookup, &plans->audit_insert
-	};
+	SPIPlanPtr *all[] = {&plans->lock_customer,    &plans->blockers,
+						 &plans->blockers_locking, &plans->purge,
+						 &plans->erase_address,    &plans->erase_customer,
+						 &plans->audit_lookup,     &plans->audit_insert};
 
 	for (size_t i = 0; i < lengthof(all); i++)
 		if (*all[i] != NULL)
@@ -150,20 +149,20 @@ free_plans(AnonymizePlans *plans)
 static void
 build_statement_plans(StatementPlans *plans, const Mapping *m, bool many)
 {
-	Oid			key = many ? UUIDARRAYOID : UUIDOID;
-	Oid			text_or_array = many ? TEXTARRAYOID : TEXTOID;
-	Oid			erase[] = {key, TEXTOID, text_or_array};
-	Oid			audit[] = {key, TEXTOID, text_or_array,
-	many ? JSONBARRAYOID : JSONBOID};
+	Oid key = many ? UUIDARRAYOID : UUIDOID;
+	Oid text_or_array = many ? TEXTARRAYOID : TEXTOID;
+	Oid erase[] = {key, TEXTOID, text_or_array};
+	Oid audit[] = {key, TEXTOID, text_or_array,
+				   many ? JSONBARRAYOID : JSONBOID};
 
 	plans->lock_customer = prepare_kept(lock_customer_sql(m, many), 1, &key);
 	plans->blockers = prepare_kept(blockers_sql(m, false, many), 1, &key);
-	plans->blockers_locking = prepare_kept(blockers_sql(m, true, many), 1,
-										   &key);
+	plans->blockers_locking =
+		prepare_kept(blockers_sql(m, true, many), 1, &key);
 	plans->purge = prepare_kept(purge_sql(m, many), 1, &key);
 	plans->erase_address = prepare_kept(erase_address_sql(m, many), 2, erase);
-	plans->erase_customer = prepare_kept(erase_customer_sql(m, many), 3,
-										 erase);
+	plans->erase_customer =
+		prepare_kept(erase_customer_sql(m, many), 3, erase);
 	plans->audit_lookup = prepare_kept(audit_lookup_sql(many), 1, &key);
 	plans->audit_insert = prepare_kept(audit_insert_sql(many), 4, audit);
 }
@@ -172,8 +171,8 @@ static void
 build_plans(AnonymizePlans *plans)
 {
 	MemoryContext mapping_cxt = CurrentMemoryContext;
-	Mapping    *m = load_mapping();
-	Oid			key = UUIDOID;
+	Mapping      *m = load_mapping();
+	Oid           key = UUIDOID;
 
 	/* SPI calls leave SPI's own context current; the mapping must last. */
 	MemoryContextSwitchTo(mapping_cxt);
@@ -195,14 +194,14 @@ int
 execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 				 bool read_only)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			result;
+	Oid save_userid;
+	int save_sec_context;
+	int result;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
+									  SECURITY_LOCAL_USERID_CHANGE |
+									  SECURITY_NOFORCE_RLS);
 	result = SPI_execute_plan(plan, values, nulls, read_only, 0);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return result;
@@ -222,11 +221,10 @@ get_plans(void)
 
 	if (plan_context == NULL)
 	{
-		plan_context = AllocSetContextCreate(CacheMemoryContext,
-											 "anonymize plans",
-											 ALLOCSET_SMALL_SIZES);
-		cached_plans = MemoryContextAllocZero(plan_context,
-											  sizeof(AnonymizePlans));
+		plan_context = AllocSetContextCreate(
+			CacheMemoryContext, "anonymize plans", ALLOCSET_SMALL_SIZES);
+		cached_plans =
+			MemoryContextAllocZero(plan_context, sizeof(AnonymizePlans));
 	}
 	free_plans(cached_plans);
 
@@ -236,9 +234,8 @@ get_plans(void)
 	 */
 	n_watched_relids = 0;
 	MemoryContextDeleteChildren(plan_context);
-	old = MemoryContextSwitchTo(AllocSetContextCreate(plan_context,
-													  "anonymize mapping",
-													  ALLOCSET_SMALL_SIZES));
+	old = MemoryContextSwitchTo(AllocSetContextCreate(
+		plan_context, "anonymize mapping", ALLOCSET_SMALL_SIZES));
 
 	/* An invalidation that arrives while building makes it stale again. */
 	plans_valid = true;

@@ -35,62 +35,64 @@ PG_FUNCTION_INFO_V1(anonymize_request);
 PG_FUNCTION_INFO_V1(anonymize_cancel_request);
 PG_FUNCTION_INFO_V1(anonymize_process_requests);
 
-#define INSERT_REQUEST_SQL \
-	"INSERT INTO anonymize.requests" \
-	" (customer_id, requested_at, requested_by, reference, due_at)" \
-	" VALUES ($1, pg_catalog.now(), $2, $3," \
-	" pg_catalog.now() OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)" \
+#define INSERT_REQUEST_SQL                                                    \
+	"INSERT INTO anonymize.requests"                                          \
+	" (customer_id, requested_at, requested_by, reference, due_at)"           \
+	" VALUES ($1, pg_catalog.now(), $2, $3,"                                  \
+	" pg_catalog.now() OPERATOR(pg_catalog.+) '1 "                            \
+	"month'::pg_catalog.interval)"                                            \
 	" ON CONFLICT (customer_id) WHERE state OPERATOR(pg_catalog.=) 'pending'" \
 	" DO NOTHING RETURNING request_id"
 
-#define PENDING_REQUEST_SQL \
-	"SELECT request_id FROM anonymize.requests" \
-	" WHERE customer_id OPERATOR(pg_catalog.=) $1" \
+#define PENDING_REQUEST_SQL                                                   \
+	"SELECT request_id FROM anonymize.requests"                               \
+	" WHERE customer_id OPERATOR(pg_catalog.=) $1"                            \
 	" AND state OPERATOR(pg_catalog.=) 'pending'"
 
-#define CANCEL_REQUEST_SQL \
-	"UPDATE anonymize.requests SET state = 'cancelled'," \
-	" closed_at = pg_catalog.now(), closed_by = $2" \
-	" WHERE customer_id OPERATOR(pg_catalog.=) $1" \
+#define CANCEL_REQUEST_SQL                                                    \
+	"UPDATE anonymize.requests SET state = 'cancelled',"                      \
+	" closed_at = pg_catalog.now(), closed_by = $2"                           \
+	" WHERE customer_id OPERATOR(pg_catalog.=) $1"                            \
 	" AND state OPERATOR(pg_catalog.=) 'pending'"
 
 /* Pending requests not yet tried in this run ($1: when the run started). */
-#define CLAIM_BATCH_SQL \
-	"SELECT request_id, customer_id FROM anonymize.requests" \
-	" WHERE state OPERATOR(pg_catalog.=) 'pending'" \
-	" AND (last_attempt_at IS NULL" \
-	" OR last_attempt_at OPERATOR(pg_catalog.<) $1)" \
+#define CLAIM_BATCH_SQL                                                       \
+	"SELECT request_id, customer_id FROM anonymize.requests"                  \
+	" WHERE state OPERATOR(pg_catalog.=) 'pending'"                           \
+	" AND (last_attempt_at IS NULL"                                           \
+	" OR last_attempt_at OPERATOR(pg_catalog.<) $1)"                          \
 	" ORDER BY due_at, request_id LIMIT $2 FOR UPDATE SKIP LOCKED"
 
 /*
  * The attempts of a batch, as arrays of request ids ($1), new states ($2,
  * NULL leaves a request pending), blockers ($3) and outcomes ($4).
  */
-#define RECORD_ATTEMPTS_SQL \
-	"UPDATE anonymize.requests r" \
-	" SET last_attempt_at = pg_catalog.clock_timestamp()," \
-	" state = COALESCE(a.state, r.state), blockers = a.blockers," \
-	" outcome = a.outcome," \
-	" closed_at = CASE WHEN a.state IS NULL THEN NULL ELSE pg_catalog.now() END," \
-	" closed_by = CASE WHEN a.state IS NULL THEN NULL ELSE $5 END" \
-	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
-	" pg_catalog.unnest($3), pg_catalog.unnest($4))" \
-	" AS a (request_id, state, blockers, outcome)" \
+#define RECORD_ATTEMPTS_SQL                                                   \
+	"UPDATE anonymize.requests r"                                             \
+	" SET last_attempt_at = pg_catalog.clock_timestamp(),"                    \
+	" state = COALESCE(a.state, r.state), blockers = a.blockers,"             \
+	" outcome = a.outcome,"                                                   \
+	" closed_at = CASE WHEN a.state IS NULL THEN NULL ELSE pg_catalog.now() " \
+	"END,"                                                                    \
+	" closed_by = CASE WHEN a.state IS NULL THEN NULL ELSE $5 END"            \
+	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"          \
+	" pg_catalog.unnest($3), pg_catalog.unnest($4))"                          \
+	" AS a (request_id, state, blockers, outcome)"                            \
 	" WHERE r.request_id OPERATOR(pg_catalog.=) a.request_id"
 
-#define COUNT_PENDING_SQL \
-	"SELECT pg_catalog.count(*) FROM anonymize.requests" \
+#define COUNT_PENDING_SQL                                                     \
+	"SELECT pg_catalog.count(*) FROM anonymize.requests"                      \
 	" WHERE state OPERATOR(pg_catalog.=) 'pending'"
 
 /* The queue's statements, prepared once per backend. */
 typedef struct QueuePlans
 {
-	SPIPlanPtr	insert_request;
-	SPIPlanPtr	pending_request;
-	SPIPlanPtr	cancel_request;
-	SPIPlanPtr	claim_batch;
-	SPIPlanPtr	record_attempts;
-	SPIPlanPtr	count_pending;
+	SPIPlanPtr insert_request;
+	SPIPlanPtr pending_request;
+	SPIPlanPtr cancel_request;
+	SPIPlanPtr claim_batch;
+	SPIPlanPtr record_attempts;
+	SPIPlanPtr count_pending;
 } QueuePlans;
 
 static QueuePlans queue_plans;
@@ -100,7 +102,7 @@ prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr prepared = SPI_prepare(sql, nargs, argtypes);
 
 		if (prepared == NULL || SPI_keepplan(prepared) != 0)
 			elog(ERROR, "could not prepare \"%s\": %s", sql,
@@ -113,11 +115,11 @@ prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 static QueuePlans *
 get_queue_plans(void)
 {
-	Oid			insert_types[] = {UUIDOID, TEXTOID, TEXTOID};
-	Oid			claim_types[] = {TIMESTAMPTZOID, INT4OID};
-	Oid			record_types[] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTOID};
-	Oid			cancel_types[] = {UUIDOID, TEXTOID};
+	Oid insert_types[] = {UUIDOID, TEXTOID, TEXTOID};
+	Oid claim_types[] = {TIMESTAMPTZOID, INT4OID};
+	Oid record_types[] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+						  TEXTARRAYOID, TEXTOID};
+	Oid cancel_types[] = {UUIDOID, TEXTOID};
 
 	prepare_once(&queue_plans.insert_request, INSERT_REQUEST_SQL, 3,
 				 insert_types);
@@ -141,7 +143,7 @@ current_user_text(void)
 static int64
 first_int64(void)
 {
-	bool		isnull;
+	bool isnull;
 
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
@@ -151,29 +153,28 @@ first_int64(void)
 Datum
 anonymize_request(PG_FUNCTION_ARGS)
 {
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' '};
+	Datum       values[3];
+	char        nulls[3] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' '};
 	QueuePlans *plans;
-	int64		request_id;
+	int64       request_id;
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("customer id must not be null")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("customer id must not be null")));
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = current_user_text();
-	values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	values[2] = PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1);
 
 	SPI_connect();
 	if (!customer_exists(get_plans(), values[0]))
 		report_unknown_customer(values[0]);
 	plans = get_queue_plans();
-	if (execute_as_owner(get_plans()->extension_owner, plans->insert_request, values, nulls, false)
-		!= SPI_OK_INSERT_RETURNING)
+	if (execute_as_owner(get_plans()->extension_owner, plans->insert_request,
+						 values, nulls, false) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record an erasure request");
 	if (SPI_processed == 0 &&
-		execute_as_owner(get_plans()->extension_owner, plans->pending_request, values, NULL, false)
-		!= SPI_OK_SELECT)
+		execute_as_owner(get_plans()->extension_owner, plans->pending_request,
+						 values, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not read an erasure request");
 	if (SPI_processed == 0)
 		elog(ERROR, "erasure request vanished");
@@ -185,11 +186,12 @@ anonymize_request(PG_FUNCTION_ARGS)
 Datum
 anonymize_cancel_request(PG_FUNCTION_ARGS)
 {
-	Datum		values[2] = {PG_GETARG_DATUM(0), current_user_text()};
-	bool		cancelled;
+	Datum values[2] = {PG_GETARG_DATUM(0), current_user_text()};
+	bool  cancelled;
 
 	SPI_connect();
-	if (execute_as_owner(get_plans()->extension_owner, get_queue_plans()->cancel_request, values, NULL,
+	if (execute_as_owner(get_plans()->extension_owner,
+						 get_queue_plans()->cancel_request, values, NULL,
 						 false) != SPI_OK_UPDATE)
 		elog(ERROR, "could not cancel an erasure request");
 	cancelled = (SPI_processed > 0);
@@ -200,17 +202,17 @@ anonymize_cancel_request(PG_FUNCTION_ARGS)
 /* Counts of one run of process_requests(). */
 typedef struct RunCounts
 {
-	int64		anonymized;
-	int64		blocked;
-	int64		failed;
+	int64 anonymized;
+	int64 blocked;
+	int64 failed;
 } RunCounts;
 
 /* One claimed request: its customer, and what became of it. */
 typedef struct ClaimedRequest
 {
-	Datum		request_id;
+	Datum         request_id;
 	BatchCustomer customer;
-	char	   *error;			/* set when anonymizing it failed */
+	char         *error; /* set when anonymizing it failed */
 } ClaimedRequest;
 
 /* Anonymize a batch with one statement per rule, or one customer at a time. */
@@ -220,10 +222,11 @@ void
 requests_define_settings(void)
 {
 	DefineCustomBoolVariable("anonymize.set_based_batches",
-							 "Lets process_requests() anonymize a batch with one statement per rule.",
+							 "Lets process_requests() anonymize a batch with "
+							 "one statement per rule.",
 							 "When off, it anonymizes one customer at a time.",
-							 &set_based_batches, true, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
+							 &set_based_batches, true, PGC_USERSET, 0, NULL,
+							 NULL, NULL);
 }
 
 /*
@@ -231,11 +234,11 @@ requests_define_settings(void)
  * error that rolled it back.  A cancel or a shutdown is rethrown.
  */
 static char *
-run_in_subtransaction(void (*work) (void *), void *arg)
+run_in_subtransaction(void (*work)(void *), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile failure = NULL;
+	char *volatile failure = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -248,7 +251,7 @@ run_in_subtransaction(void (*work) (void *), void *arg)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *error;
+		ErrorData *error;
 
 		MemoryContextSwitchTo(cxt);
 		error = CopyErrorData();
@@ -269,13 +272,13 @@ run_in_subtransaction(void (*work) (void *), void *arg)
 typedef struct ClaimedBatch
 {
 	ClaimedRequest *requests;
-	int			n;
+	int             n;
 } ClaimedBatch;
 
 static void
 erase_whole_batch(void *arg)
 {
-	ClaimedBatch *batch = arg;
+	ClaimedBatch  *batch = arg;
 	BatchCustomer *customers = palloc(sizeof(BatchCustomer) * batch->n);
 
 	for (int i = 0; i < batch->n; i++)
@@ -300,35 +303,35 @@ erase_one_customer(void *arg)
 static void
 erase_claimed(ClaimedBatch *batch)
 {
-	if (set_based_batches && run_in_subtransaction(erase_whole_batch, batch) == NULL)
+	if (set_based_batches &&
+		run_in_subtransaction(erase_whole_batch, batch) == NULL)
 		return;
 	for (int i = 0; i < batch->n; i++)
-		batch->requests[i].error =
-			run_in_subtransaction(erase_one_customer,
-								  &batch->requests[i].customer);
+		batch->requests[i].error = run_in_subtransaction(
+			erase_one_customer, &batch->requests[i].customer);
 }
 
 /* Marks the requests of the batch done, or leaves them pending, at once. */
 static void
 record_attempts(QueuePlans *plans, ClaimedBatch *batch, RunCounts *counts)
 {
-	int			n = batch->n;
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *states = palloc0(sizeof(Datum) * n);
-	Datum	   *blockers = palloc0(sizeof(Datum) * n);
-	Datum	   *outcomes = palloc(sizeof(Datum) * n);
-	bool	   *state_nulls = palloc(sizeof(bool) * n);
-	bool	   *blocker_nulls = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	Datum		values[5];
+	int    n = batch->n;
+	Datum *ids = palloc(sizeof(Datum) * n);
+	Datum *states = palloc0(sizeof(Datum) * n);
+	Datum *blockers = palloc0(sizeof(Datum) * n);
+	Datum *outcomes = palloc(sizeof(Datum) * n);
+	bool  *state_nulls = palloc(sizeof(bool) * n);
+	bool  *blocker_nulls = palloc(sizeof(bool) * n);
+	int    dims[1] = {n};
+	int    lbs[1] = {1};
+	Datum  values[5];
 
 	for (int i = 0; i < n; i++)
 	{
 		ClaimedRequest *request = &batch->requests[i];
-		const char *state = "done";
-		const char *blocked_by = NULL;
-		const char *outcome;
+		const char     *state = "done";
+		const char     *blocked_by = NULL;
+		const char     *outcome;
 
 		if (request->error != NULL)
 		{
@@ -367,16 +370,15 @@ record_attempts(QueuePlans *plans, ClaimedBatch *batch, RunCounts *counts)
 		outcomes[i] = CStringGetTextDatum(outcome);
 	}
 
-	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_md_array(states, state_nulls, 1, dims,
-												   lbs, TEXTOID, -1, false,
-												   TYPALIGN_INT));
+	values[0] = PointerGetDatum(
+		construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_md_array(
+		states, state_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_md_array(blockers, blocker_nulls, 1,
 												   dims, lbs, TEXTOID, -1,
 												   false, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(outcomes, n, TEXTOID, -1, false,
-												TYPALIGN_INT));
+	values[3] = PointerGetDatum(
+		construct_array(outcomes, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[4] = current_user_text();
 	if (execute_as_owner(get_plans()->extension_owner, plans->record_attempts,
 						 values, NULL, false) != SPI_OK_UPDATE)
@@ -387,28 +389,26 @@ record_attempts(QueuePlans *plans, ClaimedBatch *batch, RunCounts *counts)
 static uint64
 process_batch(Datum run_started, int32 batch_size, RunCounts *counts)
 {
-	QueuePlans *plans = get_queue_plans();
-	Datum		claim_args[2] = {run_started, Int32GetDatum(batch_size)};
+	QueuePlans  *plans = get_queue_plans();
+	Datum        claim_args[2] = {run_started, Int32GetDatum(batch_size)};
 	ClaimedBatch batch;
 
 	if (execute_as_owner(get_plans()->extension_owner, plans->claim_batch,
 						 claim_args, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not claim erasure requests");
-	batch.n = (int) SPI_processed;
+	batch.n = (int)SPI_processed;
 	if (batch.n == 0)
 		return 0;
 
 	batch.requests = palloc0(sizeof(ClaimedRequest) * batch.n);
 	for (int i = 0; i < batch.n; i++)
 	{
-		bool		isnull;
+		bool isnull;
 
-		batch.requests[i].request_id =
-			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
-						  &isnull);
-		batch.requests[i].customer.customer_id =
-			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
-						  &isnull);
+		batch.requests[i].request_id = SPI_getbinval(
+			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		batch.requests[i].customer.customer_id = SPI_getbinval(
+			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
 	}
 
 	erase_claimed(&batch);
@@ -420,8 +420,8 @@ static int64
 count_pending(void)
 {
 	if (execute_as_owner(get_plans()->extension_owner,
-						 get_queue_plans()->count_pending, NULL, NULL, false)
-		!= SPI_OK_SELECT)
+						 get_queue_plans()->count_pending, NULL, NULL,
+						 false) != SPI_OK_SELECT)
 		elog(ERROR, "could not count erasure requests");
 	return first_int64();
 }
@@ -430,9 +430,9 @@ static void
 report_run(int level, int batches, const RunCounts *counts)
 {
 	ereport(level,
-			(errmsg("anonymize: processed erasure requests in %d batches: "
-					INT64_FORMAT " anonymized, " INT64_FORMAT " blocked, "
-					INT64_FORMAT " failed",
+			(errmsg("anonymize: processed erasure requests in %d "
+					"batches: " INT64_FORMAT " anonymized, " INT64_FORMAT
+					" blocked, " INT64_FORMAT " failed",
 					batches, counts->anonymized, counts->blocked,
 					counts->failed)));
 }
@@ -442,7 +442,7 @@ static int64
 interval_usecs(const Interval *span)
 {
 	return span->time +
-		((int64) span->month * DAYS_PER_MONTH + span->day) * USECS_PER_DAY;
+		   ((int64)span->month * DAYS_PER_MONTH + span->day) * USECS_PER_DAY;
 }
 
 /*
@@ -451,31 +451,35 @@ interval_usecs(const Interval *span)
 Datum
 anonymize_process_requests(PG_FUNCTION_ARGS)
 {
-	int32		batch_size = PG_ARGISNULL(0) ? 500 : PG_GETARG_INT32(0);
-	int32		max_batches = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+	int32       batch_size = PG_ARGISNULL(0) ? 500 : PG_GETARG_INT32(0);
+	int32       max_batches = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 	TimestampTz started = GetCurrentTimestamp();
-	TimestampTz deadline = PG_ARGISNULL(2) ? DT_NOEND
-		: started + interval_usecs(PG_GETARG_INTERVAL_P(2));
-	RunCounts	counts = {0};
-	int			batches = 0;
+	TimestampTz deadline =
+		PG_ARGISNULL(2) ? DT_NOEND
+						: started + interval_usecs(PG_GETARG_INTERVAL_P(2));
+	RunCounts counts = {0};
+	int       batches = 0;
 
 	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
 		castNode(CallContext, fcinfo->context)->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("anonymize.process_requests() must be called on its own"),
-				 errdetail("It commits after each batch, which it cannot do inside a transaction block or a function."),
-				 errhint("Run CALL anonymize.process_requests() outside BEGIN ... COMMIT.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+			 errmsg("anonymize.process_requests() must be called on its own"),
+			 errdetail("It commits after each batch, which it cannot do "
+					   "inside a transaction block or a function."),
+			 errhint("Run CALL anonymize.process_requests() outside BEGIN ... "
+					 "COMMIT.")));
 	if (batch_size <= 0 || max_batches < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be positive and max_batches must not be negative")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("batch_size must be positive and max_batches "
+							   "must not be negative")));
 
 	for (;;)
 	{
-		int			guc_level;
-		uint64		claimed;
-		int64		pending;
+		int    guc_level;
+		uint64 claimed;
+		int64  pending;
 
 		/*
 		 * A connection per batch: what it allocates (result tables too) is
@@ -485,11 +489,10 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 
 		/* Rule conditions must see pg_catalog only, as in the functions. */
 		guc_level = NewGUCNestLevel();
-		set_config_option("search_path", "pg_catalog, pg_temp",
-						  PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-						  true, 0, false);
-		claimed = process_batch(TimestampTzGetDatum(started), batch_size,
-								&counts);
+		set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+						  PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		claimed =
+			process_batch(TimestampTzGetDatum(started), batch_size, &counts);
 		pending = count_pending();
 		AtEOXact_GUC(true, guc_level);
 		SPI_commit();
@@ -499,8 +502,9 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 			break;
 		batches++;
 		ereport(NOTICE,
-				(errmsg("anonymize: batch %d: " INT64_FORMAT " anonymized, "
-						INT64_FORMAT " still blocked, " INT64_FORMAT
+				(errmsg("anonymize: batch %d: " INT64_FORMAT
+						" anonymized, " INT64_FORMAT
+						" still blocked, " INT64_FORMAT
 						" failed so far; " INT64_FORMAT " requests pending",
 						batches, counts.anonymized, counts.blocked,
 						counts.failed, pending)));
