@@ -140,7 +140,7 @@ extern int execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
 
 /* audit.c */
 extern bool audit_lookup(AnonymizePlans *plans, Datum customer_id,
-						 bool *is_company);
+						 bool *is_company, bool after_lock);
 extern void audit_insert(AnonymizePlans *plans, Datum customer_id,
 						 bool is_company, const char *rows_deleted_json);
 
@@ -150,6 +150,7 @@ extern List *find_blockers(AnonymizePlans *plans, Datum customer_id,
 						   bool lock_rows);
 extern List *lock_blockers(AnonymizePlans       *plans,
 						   const StatementPlans *statements, Datum param);
+extern int   execute_purge(SPIPlanPtr plan, Datum param);
 extern char *describe_blockers(List *blockers);
 extern void  report_blocked_customer(Datum customer_id, List *blockers);
 extern void  report_unknown_customer(Datum customer_id);

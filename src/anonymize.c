@@ -61,7 +61,7 @@ anonymize_can_anonymize(PG_FUNCTION_ARGS)
 	bool            is_company;
 	bool            eligible;
 
-	eligible = !audit_lookup(plans, customer_id, &is_company) &&
+	eligible = !audit_lookup(plans, customer_id, &is_company, false) &&
 			   find_blockers(plans, customer_id, false) == NIL;
 	SPI_finish();
 	PG_RETURN_BOOL(eligible);
@@ -97,7 +97,7 @@ anonymize_blockers(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	plans = connect_for_customer(customer_id);
 
-	if (audit_lookup(plans, customer_id, &is_company))
+	if (audit_lookup(plans, customer_id, &is_company, false))
 		put_blocker_row(
 			rsinfo, "already_anonymized", "already anonymized",
 			get_relname_relid("audit_log",

@@ -21,15 +21,18 @@
 
 /*
  * True if the customer has been anonymized already; then *is_company says
- * how.
+ * how.  A caller that waited for the customer's row lock passes
+ * after_lock, to look with a new snapshot: the audit row of the session it
+ * waited for is visible only there.
  */
 bool
-audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company)
+audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company,
+			 bool after_lock)
 {
 	bool isnull;
 
 	if (execute_as_owner(plans->extension_owner, plans->one.audit_lookup,
-						 &customer_id, NULL, true) != SPI_OK_SELECT)
+						 &customer_id, NULL, !after_lock) != SPI_OK_SELECT)
 		elog(ERROR, "could not read anonymize.audit_log");
 	if (SPI_processed == 0)
 		return false;

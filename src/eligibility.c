@@ -9,6 +9,9 @@
  * snapshot was taken is invisible to it.  As PostgreSQL's foreign key checks
  * do, the check is then run again with the latest snapshot, and a blocker
  * seen only there raises a serialization failure instead of an erasure.
+ * Likewise the purge then deletes what the latest snapshot sees, and fails
+ * on a row the transaction's snapshot does not: a sent email committed
+ * after that snapshot must not survive the erasure unnoticed.
  *
  *-------------------------------------------------------------------------
  */
@@ -84,6 +87,21 @@ run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum param,
 		blockers = lappend(blockers, blocker);
 	}
 	return blockers;
+}
+
+/*
+ * Runs the purge statement for one customer or many (param).  With one
+ * snapshot per transaction, it deletes the rows of the latest snapshot and
+ * cross-checks them against the transaction's, as PostgreSQL's foreign key
+ * actions do: a row committed since raises a serialization failure.
+ */
+int
+execute_purge(SPIPlanPtr plan, Datum param)
+{
+	if (!IsolationUsesXactSnapshot())
+		return SPI_execute_plan(plan, &param, NULL, false, 0);
+	return SPI_execute_snapshot(plan, &param, NULL, GetLatestSnapshot(),
+								GetTransactionSnapshot(), false, true, 0);
 }
 
 /*

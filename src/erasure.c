@@ -41,8 +41,7 @@ purge_customer_rows(AnonymizePlans *plans, Datum customer_id,
 	{
 		bool isnull;
 
-		if (SPI_execute_plan(plans->one.purge, &customer_id, NULL, false, 0) !=
-			SPI_OK_SELECT)
+		if (execute_purge(plans->one.purge, customer_id) != SPI_OK_SELECT)
 			elog(ERROR, "could not purge the rows of a customer");
 		for (int i = 0; i < m->n_purge_rules; i++)
 			counts[i] = DatumGetInt64(SPI_getbinval(
@@ -119,7 +118,7 @@ erase_customer(Datum customer_id, ErasureResult *result)
 	}
 
 	/* A second call changes nothing. */
-	if (audit_lookup(plans, customer_id, &result->is_company))
+	if (audit_lookup(plans, customer_id, &result->is_company, true))
 	{
 		result->outcome = ERASURE_ALREADY_DONE;
 		appendStringInfoString(&result->rows_deleted, "{}");

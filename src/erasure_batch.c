@@ -106,8 +106,9 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 		row_customer(batch, row)->outcome = ERASURE_DONE;
 
 	ids = eligible_ids(batch, &n);
+	/* A new snapshot, to see audit rows committed while we waited. */
 	if (execute_as_owner(plans->extension_owner, plans->many.audit_lookup,
-						 &ids, NULL, true) != SPI_OK_SELECT)
+						 &ids, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not read anonymize.audit_log");
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -138,7 +139,8 @@ purge_rows(AnonymizePlans *plans, Batch *batch, Datum ids)
 
 	if (plans->many.purge == NULL)
 		return;
-	execute_checked(plans->many.purge, &ids, NULL, SPI_OK_SELECT);
+	if (execute_purge(plans->many.purge, ids) != SPI_OK_SELECT)
+		elog(ERROR, "could not purge the rows of customers");
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple tuple = SPI_tuptable->vals[row];
