@@ -32,6 +32,7 @@ anon_as_postgres psql -X -e -v ON_ERROR_STOP=1 -f - <<'SQL' 2>&1
 \set company    11111111-1111-1111-1111-111111111111
 \set individual 22222222-2222-2222-2222-222222222222
 \set active     33333333-3333-3333-3333-333333333333
+\pset null '(null)'
 
 CREATE EXTENSION anonymize;
 
