@@ -72,15 +72,17 @@ COMMENT ON FUNCTION anonymize.current_blockers(uuid) IS
 CREATE VIEW anonymize.pending_requests AS
 SELECT r.request_id, r.customer_id, r.reference, r.requested_at, r.requested_by,
 	   r.due_at,
+	   r.due_at OPERATOR(pg_catalog.<) pg_catalog.now() AS overdue,
 	   pg_catalog.ceil(EXTRACT(epoch FROM r.due_at OPERATOR(pg_catalog.-) pg_catalog.now())
 		   OPERATOR(pg_catalog./) 86400)::integer AS days_left,
 	   anonymize.current_blockers(r.customer_id) AS blockers,
-	   r.last_attempt_at
+	   r.last_attempt_at, r.outcome AS last_outcome,
+	   r.blockers AS last_blockers_or_error
   FROM anonymize.requests r
  WHERE r.state OPERATOR(pg_catalog.=) 'pending'
  ORDER BY r.due_at, r.request_id;
 COMMENT ON VIEW anonymize.pending_requests IS
-'Pending erasure requests, overdue first, with what blocks each now and the days left before its due date (negative when overdue).';
+'Pending erasure requests, overdue first, with what blocks each now, whether it is overdue, the days left before its due date (rounded up; zero or less once overdue), and the outcome of the last attempt (blocked, or failed with its error).';
 
 REVOKE EXECUTE ON FUNCTION anonymize.request(uuid, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.cancel_request(uuid) FROM PUBLIC;

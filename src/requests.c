@@ -19,6 +19,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -169,15 +170,27 @@ anonymize_request(PG_FUNCTION_ARGS)
 	if (!customer_exists(get_plans(), values[0]))
 		report_unknown_customer(values[0]);
 	plans = get_queue_plans();
-	if (execute_as_owner(get_plans()->extension_owner, plans->insert_request,
-						 values, nulls, false) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not record an erasure request");
-	if (SPI_processed == 0 &&
-		execute_as_owner(get_plans()->extension_owner, plans->pending_request,
-						 values, NULL, false) != SPI_OK_SELECT)
-		elog(ERROR, "could not read an erasure request");
-	if (SPI_processed == 0)
-		elog(ERROR, "erasure request vanished");
+
+	/*
+	 * Insert, or find the pending request; a run may close that request
+	 * between the two statements, and then a new one is inserted.
+	 */
+	for (;;)
+	{
+		if (execute_as_owner(get_plans()->extension_owner,
+							 plans->insert_request, values, nulls,
+							 false) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not record an erasure request");
+		if (SPI_processed > 0)
+			break;
+		if (execute_as_owner(get_plans()->extension_owner,
+							 plans->pending_request, values, NULL,
+							 false) != SPI_OK_SELECT)
+			elog(ERROR, "could not read an erasure request");
+		if (SPI_processed > 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
 	request_id = first_int64();
 	SPI_finish();
 	PG_RETURN_INT64(request_id);
@@ -203,6 +216,7 @@ anonymize_cancel_request(PG_FUNCTION_ARGS)
 typedef struct RunCounts
 {
 	int64 anonymized;
+	int64 closed; /* already anonymized, or no such customer */
 	int64 blocked;
 	int64 failed;
 } RunCounts;
@@ -348,9 +362,11 @@ record_attempts(QueuePlans *plans, ClaimedBatch *batch, RunCounts *counts)
 					outcome = "anonymized";
 					break;
 				case ERASURE_ALREADY_DONE:
+					counts->closed++;
 					outcome = "already anonymized";
 					break;
 				case ERASURE_UNKNOWN_CUSTOMER:
+					counts->closed++;
 					outcome = "customer does not exist";
 					break;
 				default:
@@ -432,17 +448,34 @@ report_run(int level, int batches, const RunCounts *counts)
 	ereport(level,
 			(errmsg("anonymize: processed erasure requests in %d "
 					"batches: " INT64_FORMAT " anonymized, " INT64_FORMAT
+					" closed without erasure, " INT64_FORMAT
 					" blocked, " INT64_FORMAT " failed",
-					batches, counts->anonymized, counts->blocked,
-					counts->failed)));
+					batches, counts->anonymized, counts->closed,
+					counts->blocked, counts->failed)));
 }
 
-/* Microseconds of an interval, counting a month as 30 days. */
-static int64
-interval_usecs(const Interval *span)
+/*
+ * When a run that started at "started" must stop: never without a budget,
+ * or when the budget is too large to count.
+ */
+static TimestampTz
+run_deadline(TimestampTz started, const Interval *budget)
 {
-	return span->time +
-		   ((int64)span->month * DAYS_PER_MONTH + span->day) * USECS_PER_DAY;
+	int64 days;
+	int64 usecs;
+	int64 deadline;
+
+	if (budget == NULL)
+		return DT_NOEND;
+	if (budget->month < 0 || budget->day < 0 || budget->time < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("time_budget must not be negative")));
+	days = (int64)budget->month * DAYS_PER_MONTH + budget->day;
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &usecs) ||
+		pg_add_s64_overflow(usecs, budget->time, &usecs) ||
+		pg_add_s64_overflow(started, usecs, &deadline))
+		return DT_NOEND;
+	return deadline;
 }
 
 /*
@@ -451,12 +484,11 @@ interval_usecs(const Interval *span)
 Datum
 anonymize_process_requests(PG_FUNCTION_ARGS)
 {
-	int32       batch_size = PG_ARGISNULL(0) ? 500 : PG_GETARG_INT32(0);
-	int32       max_batches = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+	int32 batch_size = PG_ARGISNULL(0) ? 500 : PG_GETARG_INT32(0);
+	int32 max_batches = PG_ARGISNULL(1) ? PG_INT32_MAX : PG_GETARG_INT32(1);
 	TimestampTz started = GetCurrentTimestamp();
-	TimestampTz deadline =
-		PG_ARGISNULL(2) ? DT_NOEND
-						: started + interval_usecs(PG_GETARG_INTERVAL_P(2));
+	TimestampTz deadline = run_deadline(
+		started, PG_ARGISNULL(2) ? NULL : PG_GETARG_INTERVAL_P(2));
 	RunCounts counts = {0};
 	int       batches = 0;
 
@@ -470,10 +502,10 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 					   "inside a transaction block or a function."),
 			 errhint("Run CALL anonymize.process_requests() outside BEGIN ... "
 					 "COMMIT.")));
-	if (batch_size <= 0 || max_batches < 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("batch_size must be positive and max_batches "
-							   "must not be negative")));
+	if (batch_size <= 0 || max_batches <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size and max_batches must be positive")));
 
 	for (;;)
 	{
@@ -504,12 +536,12 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 		ereport(NOTICE,
 				(errmsg("anonymize: batch %d: " INT64_FORMAT
 						" anonymized, " INT64_FORMAT
+						" closed without erasure, " INT64_FORMAT
 						" still blocked, " INT64_FORMAT
 						" failed so far; " INT64_FORMAT " requests pending",
-						batches, counts.anonymized, counts.blocked,
-						counts.failed, pending)));
-		if ((max_batches > 0 && batches >= max_batches) ||
-			GetCurrentTimestamp() >= deadline)
+						batches, counts.anonymized, counts.closed,
+						counts.blocked, counts.failed, pending)));
+		if (batches >= max_batches || GetCurrentTimestamp() >= deadline)
 			break;
 	}
 
