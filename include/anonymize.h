@@ -84,7 +84,6 @@ typedef struct StatementPlans
 	SPIPlanPtr erase_address;    /* (is_company, company); NULL when the
 								  * address is on the customer relation */
 	SPIPlanPtr erase_customer;   /* $2 placeholder, $3 company name */
-	SPIPlanPtr audit_lookup;     /* (is_company) */
 	SPIPlanPtr audit_insert;     /* $2 user, $3 kind, $4 rows_deleted */
 } StatementPlans;
 
@@ -96,6 +95,8 @@ typedef struct AnonymizePlans
 {
 	Mapping   *mapping;
 	Oid        extension_owner; /* reads the mapping, keeps the audit log */
+	Oid        audit_relid;     /* anonymize.audit_log */
+	Oid        audit_index;     /* its primary key, on customer_id */
 	SPIPlanPtr customer_exists;
 	StatementPlans one;  /* $1 is a customer id */
 	StatementPlans many; /* $1 is an array of customer ids */
@@ -129,7 +130,6 @@ extern char *blockers_sql(const Mapping *m, bool lock_rows, bool many);
 extern char *purge_sql(const Mapping *m, bool many);
 extern char *erase_address_sql(const Mapping *m, bool many);
 extern char *erase_customer_sql(const Mapping *m, bool many);
-extern char *audit_lookup_sql(bool many);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */

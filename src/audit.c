@@ -7,38 +7,65 @@
  *
  * The log belongs to the extension owner and is read and written as that
  * owner, so that an operator allowed to anonymize cannot forge or erase
- * audit rows.  The statements touch only anonymize.audit_log.
+ * audit rows.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/* anonymize.audit_log.customer_kind */
+#define AUDIT_KIND_ATTNUM 4
 
 #include "anonymize.h"
 
 /*
  * True if the customer has been anonymized already; then *is_company says
  * how.  A caller that waited for the customer's row lock passes
- * after_lock, to look with a new snapshot: the audit row of the session it
- * waited for is visible only there.
+ * after_lock, to look with a new snapshot (at READ COMMITTED): the audit row
+ * of the session it waited for is visible only there.
+ *
+ * The lookup goes straight through the primary key, not through a plan: a
+ * plan cached while the log was small could scan it whole, at every call.
  */
 bool
 audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company,
 			 bool after_lock)
 {
-	bool isnull;
+	Snapshot snapshot = RegisterSnapshot(after_lock ? GetTransactionSnapshot()
+													: GetActiveSnapshot());
+	Relation rel = table_open(plans->audit_relid, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple   tuple;
+	bool        found;
 
-	if (execute_as_owner(plans->extension_owner, plans->one.audit_lookup,
-						 &customer_id, NULL, !after_lock) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.audit_log");
-	if (SPI_processed == 0)
-		return false;
-	*is_company = DatumGetBool(SPI_getbinval(
-		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return true;
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, customer_id);
+	scan =
+		systable_beginscan(rel, plans->audit_index, true, snapshot, 1, &key);
+	tuple = systable_getnext(scan);
+	found = HeapTupleIsValid(tuple);
+	if (found)
+	{
+		bool  isnull;
+		Datum kind = heap_getattr(tuple, AUDIT_KIND_ATTNUM,
+								  RelationGetDescr(rel), &isnull);
+
+		*is_company = (strcmp(TextDatumGetCString(kind), "company") == 0);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return found;
 }
 
 void

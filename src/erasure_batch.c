@@ -95,7 +95,6 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 {
 	int       n;
 	Datum     ids = eligible_ids(batch, &n);
-	bool      isnull;
 	ListCell *cell;
 
 	/* Rule 1: lock the customers; those not found are unknown. */
@@ -105,18 +104,14 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 	for (uint64 row = 0; row < SPI_processed; row++)
 		row_customer(batch, row)->outcome = ERASURE_DONE;
 
-	ids = eligible_ids(batch, &n);
-	/* A new snapshot, to see audit rows committed while we waited. */
-	if (execute_as_owner(plans->extension_owner, plans->many.audit_lookup,
-						 &ids, NULL, false) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.audit_log");
-	for (uint64 row = 0; row < SPI_processed; row++)
+	for (int i = 0; i < batch->n; i++)
 	{
-		BatchCustomer *customer = row_customer(batch, row);
+		BatchCustomer *customer = batch->sorted[i];
 
-		customer->outcome = ERASURE_ALREADY_DONE;
-		customer->is_company = DatumGetBool(SPI_getbinval(
-			SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
+		if (customer->outcome == ERASURE_DONE &&
+			audit_lookup(plans, customer->customer_id, &customer->is_company,
+						 true))
+			customer->outcome = ERASURE_ALREADY_DONE;
 	}
 
 	/* Rule 2. */

@@ -342,16 +342,6 @@ erase_customer_sql(const Mapping *m, bool many)
 	return sql.data;
 }
 
-/* (is_company) of an anonymized customer; many: (is_company, id). */
-char *
-audit_lookup_sql(bool many)
-{
-	return psprintf("SELECT a.customer_kind OPERATOR(pg_catalog.=) 'company'%s"
-					" FROM anonymize.audit_log a"
-					" WHERE a.customer_id OPERATOR(pg_catalog.=) %s",
-					many ? ", a.customer_id" : "", many ? "ANY ($1)" : "$1");
-}
-
 /* $2 the role, $3 the kind, $4 rows deleted; arrays in the many form. */
 char *
 audit_insert_sql(bool many)

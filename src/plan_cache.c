@@ -19,7 +19,9 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "access/table.h"
 #include "utils/inval.h"
+#include "utils/relcache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -82,13 +84,13 @@ watch_relation(Oid relid)
 }
 
 static void
-watch_mapped_relations(const Mapping *m)
+watch_mapped_relations(const Mapping *m, Oid audit_index)
 {
 	static const char *const config_tables[] = {"customer_mapping",
 												"purge_rules", "blocker_rules",
 												"balance_rules", "audit_log"};
 	int                      n =
-		2 + m->n_purge_rules + m->n_blocker_rules + lengthof(config_tables);
+		3 + m->n_purge_rules + m->n_blocker_rules + lengthof(config_tables);
 
 	watched_relids = palloc(sizeof(Oid) * n);
 	n_watched_relids = 0;
@@ -100,6 +102,20 @@ watch_mapped_relations(const Mapping *m)
 		watch_relation(m->blocker_rules[i].relation.relid);
 	for (size_t i = 0; i < lengthof(config_tables); i++)
 		watch_relation(resolve_mapped_relation("anonymize", config_tables[i]));
+	watch_relation(audit_index);
+}
+
+/* The primary key of anonymize.audit_log, for audit_lookup(). */
+static Oid
+audit_primary_key(Oid audit_relid)
+{
+	Relation rel = table_open(audit_relid, AccessShareLock);
+	Oid      index = RelationGetPrimaryKeyIndex(rel);
+
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(index))
+		elog(ERROR, "anonymize.audit_log has no primary key");
+	return index;
 }
 
 /* Prepares one statement and keeps its plan; NULL text gives NULL. */
@@ -125,7 +141,7 @@ free_statement_plans(StatementPlans *plans)
 	SPIPlanPtr *all[] = {&plans->lock_customer,    &plans->blockers,
 						 &plans->blockers_locking, &plans->purge,
 						 &plans->erase_address,    &plans->erase_customer,
-						 &plans->audit_lookup,     &plans->audit_insert};
+						 &plans->audit_insert};
 
 	for (size_t i = 0; i < lengthof(all); i++)
 		if (*all[i] != NULL)
@@ -163,7 +179,6 @@ build_statement_plans(StatementPlans *plans, const Mapping *m, bool many)
 	plans->erase_address = prepare_kept(erase_address_sql(m, many), 2, erase);
 	plans->erase_customer =
 		prepare_kept(erase_customer_sql(m, many), 3, erase);
-	plans->audit_lookup = prepare_kept(audit_lookup_sql(many), 1, &key);
 	plans->audit_insert = prepare_kept(audit_insert_sql(many), 4, audit);
 }
 
@@ -178,7 +193,9 @@ build_plans(AnonymizePlans *plans)
 	MemoryContextSwitchTo(mapping_cxt);
 	plans->mapping = m;
 	plans->extension_owner = anonymize_extension_owner();
-	watch_mapped_relations(m);
+	plans->audit_relid = resolve_mapped_relation("anonymize", "audit_log");
+	plans->audit_index = audit_primary_key(plans->audit_relid);
+	watch_mapped_relations(m, plans->audit_index);
 
 	plans->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
 	build_statement_plans(&plans->one, m, false);
