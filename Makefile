@@ -6,7 +6,6 @@ OBJS = \
 	src/audit.o \
 	src/eligibility.o \
 	src/erasure.o \
-	src/erasure_batch.o \
 	src/erasure_rules.o \
 	src/mapping.o \
 	src/mapping_validate.o \

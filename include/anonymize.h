@@ -141,8 +141,6 @@ extern int execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
 /* audit.c */
 extern bool audit_lookup(AnonymizePlans *plans, Datum customer_id,
 						 bool *is_company, bool after_lock);
-extern void audit_insert(AnonymizePlans *plans, Datum customer_id,
-						 bool is_company, const char *rows_deleted_json);
 
 /* eligibility.c */
 extern bool  customer_exists(AnonymizePlans *plans, Datum customer_id);
@@ -164,21 +162,8 @@ typedef enum ErasureOutcome
 	ERASURE_UNKNOWN_CUSTOMER
 } ErasureOutcome;
 
-/* What erase_customer() did. */
-typedef struct ErasureResult
-{
-	ErasureOutcome outcome;
-	bool           is_company;
-	StringInfoData rows_deleted; /* JSON object: rule name -> rows */
-	List          *blockers;
-} ErasureResult;
-
-extern void erase_customer(Datum customer_id, ErasureResult *result);
-extern void append_rows_deleted(StringInfo json, const Mapping *m,
-								const int64 *counts);
-
-/* erasure_batch.c */
-typedef struct BatchCustomer
+/* One customer to anonymize, and what became of it. */
+typedef struct CustomerErasure
 {
 	Datum          customer_id;
 	ErasureOutcome outcome;
@@ -186,9 +171,11 @@ typedef struct BatchCustomer
 	char          *company; /* the company name, for a company */
 	List          *blockers;
 	int64         *rows_deleted; /* per purge rule */
-} BatchCustomer;
+} CustomerErasure;
 
-extern void erase_customers(BatchCustomer *customers, int n);
+extern void erase_customers(CustomerErasure *customers, int n);
+extern void append_rows_deleted(StringInfo json, const Mapping *m,
+								const int64 *counts);
 
 /* requests.c */
 extern void requests_define_settings(void);

@@ -120,33 +120,42 @@ anonymize_blockers(PG_FUNCTION_ARGS)
 Datum
 anonymize_anonymize_customer(PG_FUNCTION_ARGS)
 {
-	Datum         customer_id;
-	TupleDesc     tupdesc;
-	ErasureResult result = {0};
-	Datum         values[3];
-	bool          nulls[3] = {false, false, false};
+	MemoryContext   caller_cxt = CurrentMemoryContext;
+	CustomerErasure customer = {0};
+	TupleDesc       tupdesc;
+	StringInfoData  rows_deleted;
+	Datum           values[3];
+	bool            nulls[3] = {false, false, false};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("customer id must not be null")));
-	customer_id = PG_GETARG_DATUM(0);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	customer.customer_id = PG_GETARG_DATUM(0);
 
-	initStringInfo(&result.rows_deleted); /* in the caller's context */
 	SPI_connect();
-	erase_customer(customer_id, &result);
-	if (result.outcome == ERASURE_UNKNOWN_CUSTOMER)
-		report_unknown_customer(customer_id);
-	if (result.outcome == ERASURE_BLOCKED)
-		report_blocked_customer(customer_id, result.blockers);
+	erase_customers(&customer, 1);
+	if (customer.outcome == ERASURE_UNKNOWN_CUSTOMER)
+		report_unknown_customer(customer.customer_id);
+	if (customer.outcome == ERASURE_BLOCKED)
+		report_blocked_customer(customer.customer_id, customer.blockers);
+
+	/* The summary outlives SPI's memory. */
+	MemoryContextSwitchTo(caller_cxt);
+	initStringInfo(&rows_deleted);
+	if (customer.outcome == ERASURE_DONE)
+		append_rows_deleted(&rows_deleted, get_plans()->mapping,
+							customer.rows_deleted);
+	else
+		appendStringInfoString(&rows_deleted, "{}");
 	SPI_finish();
 
-	values[0] = BoolGetDatum(result.outcome == ERASURE_DONE);
+	values[0] = BoolGetDatum(customer.outcome == ERASURE_DONE);
 	values[1] =
-		CStringGetTextDatum(result.is_company ? "company" : "individual");
-	values[2] = DirectFunctionCall1(jsonb_in,
-									CStringGetDatum(result.rows_deleted.data));
+		CStringGetTextDatum(customer.is_company ? "company" : "individual");
+	values[2] =
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_deleted.data));
 	PG_RETURN_DATUM(HeapTupleGetDatum(
 		heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * audit.c
- *	  The audit log: one row per anonymized customer, with no personal data
- *	  (customer id, time, role, company or individual, rows deleted per
- *	  rule).  Its row also marks the customer as anonymized.
+ *	  Whether a customer is anonymized already: the audit log holds one row
+ *	  per anonymized customer, with no personal data (customer id, time,
+ *	  role, company or individual, rows deleted per rule), written by
+ *	  erasure.c.
  *
  * The log belongs to the extension owner and is read and written as that
  * owner, so that an operator allowed to anonymize cannot forge or erase
@@ -66,22 +67,4 @@ audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company,
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
 	return found;
-}
-
-void
-audit_insert(AnonymizePlans *plans, Datum customer_id, bool is_company,
-			 const char *rows_deleted_json)
-{
-	Datum values[4];
-
-	/* current_user of the caller, not the owner the insert runs as */
-	values[0] = customer_id;
-	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	values[2] = CStringGetTextDatum(is_company ? "company" : "individual");
-	values[3] =
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_deleted_json));
-
-	if (execute_as_owner(plans->extension_owner, plans->one.audit_insert,
-						 values, NULL, false) != SPI_OK_INSERT)
-		elog(ERROR, "could not write anonymize.audit_log");
 }

@@ -48,16 +48,106 @@ customer_exists(AnonymizePlans *plans, Datum customer_id)
 	return SPI_processed > 0;
 }
 
+/* A row of a blockers statement: see blockers_sql(). */
+typedef struct BlockerRow
+{
+	Datum customer_id;
+	int   rule;
+	bool  blocks; /* a blocker rule's condition holds */
+	Datum amount; /* a balance rule's amount, or 0 */
+} BlockerRow;
+
+/* By customer, then by rule in the mapping's order. */
+static int
+compare_blocker_rows(const void *a, const void *b)
+{
+	const BlockerRow *x = a;
+	const BlockerRow *y = b;
+	int               c = memcmp(DatumGetUUIDP(x->customer_id),
+								 DatumGetUUIDP(y->customer_id), UUID_LEN);
+
+	return c != 0 ? c : (x->rule > y->rule) - (x->rule < y->rule);
+}
+
+static BlockerRow *
+read_blocker_rows(uint64 n)
+{
+	BlockerRow *rows = palloc(sizeof(BlockerRow) * Max(n, 1));
+	Datum       zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple tuple = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		bool      isnull;
+
+		rows[i].rule = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+		rows[i].blocks =
+			DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull)) && !isnull;
+		rows[i].amount = SPI_getbinval(tuple, desc, 3, &isnull);
+		if (isnull)
+			rows[i].amount = zero;
+		rows[i].customer_id = SPI_getbinval(tuple, desc, 4, &isnull);
+	}
+	qsort(rows, n, sizeof(BlockerRow), compare_blocker_rows);
+	return rows;
+}
+
+/*
+ * The blocker of one rule for one customer, from its rows (first .. end),
+ * or NULL: a blocker rule blocks with a row whose condition holds, a
+ * balance rule when its amounts do not sum to zero.
+ */
+static Blocker *
+blocker_of(AnonymizePlans *plans, BlockerRow *first, BlockerRow *end)
+{
+	const Rule *rule = &plans->mapping->blocker_rules[first->rule];
+	Datum       zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	Datum       sum = zero;
+	int64       rows = 0;
+	bool        blocks;
+	Blocker    *blocker;
+
+	for (BlockerRow *row = first; row < end; row++)
+		if (rule->kind == RULE_BALANCE)
+		{
+			sum = DirectFunctionCall2(numeric_add, sum, row->amount);
+			rows++;
+		}
+		else if (row->blocks)
+			rows++;
+
+	blocks =
+		(rule->kind == RULE_BALANCE)
+			? DatumGetInt32(DirectFunctionCall2(numeric_cmp, sum, zero)) != 0
+			: rows > 0;
+	if (!blocks)
+		return NULL;
+
+	blocker = palloc0(sizeof(Blocker));
+	blocker->rule = rule;
+	blocker->customer_id = first->customer_id;
+	blocker->relid = rule->relation.relid;
+	blocker->rows = rows;
+	if (rule->kind == RULE_BALANCE)
+		blocker->amount =
+			DatumGetCString(DirectFunctionCall1(numeric_out, sum));
+	return blocker;
+}
+
 /*
  * Runs a blockers plan, for one customer or many (param is a uuid or a
  * uuid[]), with the given snapshot (InvalidSnapshot: the current one), and
- * returns the rules that hold the customers back.
+ * returns the rules that hold the customers back, by customer and rule.
  */
 static List *
 run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum param,
 				  Snapshot snapshot, bool read_only)
 {
-	List *blockers = NIL;
+	List       *blockers = NIL;
+	BlockerRow *rows;
+	uint64      n;
+	uint64      first = 0;
 
 	if (plan == NULL)
 		return NIL;
@@ -65,27 +155,17 @@ run_blockers_plan(AnonymizePlans *plans, SPIPlanPtr plan, Datum param,
 							 read_only, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the blockers of a customer");
 
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple tuple = SPI_tuptable->vals[row];
-		TupleDesc desc = SPI_tuptable->tupdesc;
-		bool      isnull;
-		Blocker  *blocker;
+	n = SPI_processed;
+	rows = read_blocker_rows(n);
+	for (uint64 i = 1; i <= n; i++)
+		if (i == n || compare_blocker_rows(&rows[first], &rows[i]) != 0)
+		{
+			Blocker *blocker = blocker_of(plans, &rows[first], &rows[i]);
 
-		if (!DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull)))
-			continue;
-		blocker = palloc0(sizeof(Blocker));
-		blocker->rule = &plans->mapping->blocker_rules[DatumGetInt32(
-			SPI_getbinval(tuple, desc, 1, &isnull))];
-		blocker->relid = blocker->rule->relation.relid;
-		blocker->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		blocker->amount = SPI_getvalue(tuple, desc, 3);
-		/* The many form names the customer in its last column. */
-		blocker->customer_id = (desc->natts == 5)
-								   ? SPI_getbinval(tuple, desc, 5, &isnull)
-								   : param;
-		blockers = lappend(blockers, blocker);
-	}
+			if (blocker != NULL)
+				blockers = lappend(blockers, blocker);
+			first = i;
+		}
 	return blockers;
 }
 

@@ -25,8 +25,9 @@
  *
  * Each statement comes in two forms: for one customer ($1 is its uuid) and
  * for many at once ($1 is a uuid[]; used by the request queue, one
- * statement per rule per batch).  The many form also returns the customer
- * id, as its last column.
+ * statement per rule per batch).  Both return the customer id of every row
+ * as their last column, and one row per row they touch: erasure.c counts
+ * and sums, so no statement needs an aggregate.
  *
  * Every identifier is quoted, the customer id is always the parameter $1,
  * and every function and operator is schema-qualified, so that objects
@@ -42,13 +43,6 @@
 #include "utils/builtins.h"
 
 #include "anonymize.h"
-
-/* Whether the rows "b" of a blocker or a balance rule block. */
-#define CONDITION_BLOCKS                                                      \
-	"pg_catalog.count(*) FILTER (WHERE b.value) OPERATOR(pg_catalog.>) 0"
-#define BALANCE_BLOCKS                                                        \
-	"COALESCE(pg_catalog.sum(b.value)::pg_catalog.numeric, 0) "               \
-	"OPERATOR(pg_catalog.<>) 0"
 
 /* Parameter holding the placeholder in the erase statements. */
 #define PLACEHOLDER_PARAM "$2"
@@ -115,12 +109,11 @@ append_key_match(StringInfo sql, const MappedRelation *rel, bool many)
 					 quote_identifier(rel->key_column));
 }
 
-/* The many form's last output column: the customer id of the row "t". */
+/* The last output column: the customer id of the row "t". */
 static void
-append_key_output(StringInfo sql, const MappedRelation *rel, bool many)
+append_key_output(StringInfo sql, const MappedRelation *rel)
 {
-	if (many)
-		appendStringInfo(sql, ", t.%s", quote_identifier(rel->key_column));
+	appendStringInfo(sql, ", t.%s", quote_identifier(rel->key_column));
 }
 
 /*
@@ -153,7 +146,7 @@ lock_customer_sql(const Mapping *m, bool many)
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT 1");
-	append_key_output(&sql, &m->customer, many);
+	append_key_output(&sql, &m->customer);
 	appendStringInfoString(&sql, " FROM ");
 	append_relation(&sql, &m->customer);
 	append_key_match(&sql, &m->customer, many);
@@ -165,12 +158,12 @@ lock_customer_sql(const Mapping *m, bool many)
 }
 
 /*
- * Rule 2: one row per blocker or balance rule, in the mapping's order:
- * (rule index, rows, amount, blocks).  With lock_rows, every row of the
- * customer in those relations is locked FOR SHARE, not only the blocking
+ * Rule 2: one row per row of the customer in the relation of a blocker or
+ * a balance rule: (rule index, blocks, amount, customer id), with "blocks"
+ * the condition of a blocker rule and "amount" that of a balance rule.
+ * With lock_rows, every such row is locked FOR SHARE, not only the blocking
  * ones: a row that does not block yet could be updated into one.  NULL when
- * there are no such rules.  The many form returns blocking rules only, one
- * row per rule and customer.
+ * there are no such rules.
  */
 char *
 blockers_sql(const Mapping *m, bool lock_rows, bool many)
@@ -184,46 +177,31 @@ blockers_sql(const Mapping *m, bool lock_rows, bool many)
 	for (int i = 0; i < m->n_blocker_rules; i++)
 	{
 		const Rule *rule = &m->blocker_rules[i];
-		bool        balance = (rule->kind == RULE_BALANCE);
 
-		if (i > 0)
-			appendStringInfoString(&sql, " UNION ALL ");
-		if (balance)
-			appendStringInfo(&sql,
-							 "SELECT %d, pg_catalog.count(*), "
-							 "pg_catalog.sum(b.value)::pg_catalog.numeric, %s",
-							 i, BALANCE_BLOCKS);
-		else
-			appendStringInfo(
-				&sql,
-				"SELECT %d, pg_catalog.count(*) FILTER (WHERE b.value), "
-				"NULL::pg_catalog.numeric, %s",
-				i, CONDITION_BLOCKS);
-		if (many)
-			appendStringInfoString(&sql, ", b.key");
+		appendStringInfo(
+			&sql,
+			rule->kind == RULE_BALANCE
+				? "%sSELECT %d, NULL::pg_catalog.bool, "
+				  "b.value::pg_catalog.numeric, b.key"
+				: "%sSELECT %d, b.value, NULL::pg_catalog.numeric, "
+				  "b.key",
+			i > 0 ? " UNION ALL " : "", i);
 		appendStringInfoString(&sql, " FROM (SELECT ");
 		append_expression(&sql, rule->expression);
-		appendStringInfoString(&sql, " AS value");
-		if (many)
-			appendStringInfo(&sql, ", t.%s AS key",
-							 quote_identifier(rule->relation.key_column));
-		appendStringInfoString(&sql, " FROM ");
+		appendStringInfo(&sql, " AS value, t.%s AS key FROM ",
+						 quote_identifier(rule->relation.key_column));
 		append_relation(&sql, &rule->relation);
 		append_key_match(&sql, &rule->relation, many);
 		if (lock_rows)
 			appendStringInfoString(&sql, " FOR SHARE OF t");
 		appendStringInfoString(&sql, ") b");
-		if (many)
-			appendStringInfo(&sql, " GROUP BY b.key HAVING %s",
-							 balance ? BALANCE_BLOCKS : CONDITION_BLOCKS);
 	}
 	return sql.data;
 }
 
 /*
- * Rule 3: every purge rule in one statement, returning one count per rule.
- * The many form returns (rule index, count, customer id) for each rule and
- * customer that lost rows.  NULL when there is nothing to purge.
+ * Rule 3: every purge rule in one statement, returning (rule index,
+ * customer id) for every row deleted.  NULL when there is nothing to purge.
  */
 char *
 purge_sql(const Mapping *m, bool many)
@@ -251,16 +229,8 @@ purge_sql(const Mapping *m, bool many)
 						 quote_identifier(rule->relation.key_column));
 	}
 	for (int i = 0; i < m->n_purge_rules; i++)
-	{
-		if (many)
-			appendStringInfo(&sql,
-							 "%s SELECT %d, pg_catalog.count(*), p%d.key"
-							 " FROM p%d GROUP BY p%d.key",
-							 i == 0 ? "" : " UNION ALL", i, i, i, i);
-		else
-			appendStringInfo(&sql, "%s(SELECT pg_catalog.count(*) FROM p%d)",
-							 i == 0 ? " SELECT " : ", ", i);
-	}
+		appendStringInfo(&sql, "%s SELECT %d, p%d.key FROM p%d",
+						 i == 0 ? "" : " UNION ALL", i, i, i);
 	return sql.data;
 }
 
@@ -288,14 +258,15 @@ erase_address_sql(const Mapping *m, bool many)
 	append_is_company(&sql, m);
 	appendStringInfo(&sql, ", t.%s::pg_catalog.text",
 					 quote_identifier(m->company_column));
-	append_key_output(&sql, &m->address, many);
+	append_key_output(&sql, &m->address);
 	return sql.data;
 }
 
 /*
  * Rule 5, and rule 4 too when the address sits on the customer relation.
- * Returns (is_company).  $3 is the company name found by rule 4, or NULL;
- * in the many form, a text[] of them in the order of the ids in $1.
+ * Returns (is_company, customer id).  $3 is the company name found by rule
+ * 4, or NULL; in the many form, a text[] of them in the order of the ids in
+ * $1.
  */
 char *
 erase_customer_sql(const Mapping *m, bool many)
@@ -338,7 +309,7 @@ erase_customer_sql(const Mapping *m, bool many)
 	else
 		appendStringInfoString(&sql, many ? "c.company IS NOT NULL"
 										  : "$3 IS NOT NULL");
-	append_key_output(&sql, &m->customer, many);
+	append_key_output(&sql, &m->customer);
 	return sql.data;
 }
 

@@ -224,9 +224,9 @@ typedef struct RunCounts
 /* One claimed request: its customer, and what became of it. */
 typedef struct ClaimedRequest
 {
-	Datum         request_id;
-	BatchCustomer customer;
-	char         *error; /* set when anonymizing it failed */
+	Datum           request_id;
+	CustomerErasure customer;
+	char           *error; /* set when anonymizing it failed */
 } ClaimedRequest;
 
 /* Anonymize a batch with one statement per rule, or one customer at a time. */
@@ -292,8 +292,8 @@ typedef struct ClaimedBatch
 static void
 erase_whole_batch(void *arg)
 {
-	ClaimedBatch  *batch = arg;
-	BatchCustomer *customers = palloc(sizeof(BatchCustomer) * batch->n);
+	ClaimedBatch    *batch = arg;
+	CustomerErasure *customers = palloc(sizeof(CustomerErasure) * batch->n);
 
 	for (int i = 0; i < batch->n; i++)
 		customers[i] = batch->requests[i].customer;
@@ -305,7 +305,7 @@ erase_whole_batch(void *arg)
 static void
 erase_one_customer(void *arg)
 {
-	BatchCustomer *customer = arg;
+	CustomerErasure *customer = arg;
 
 	erase_customers(customer, 1);
 }
