@@ -207,6 +207,24 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION anonymize.check_relation(regclass, name, name[], text, text) IS
 'Raises an error unless the caller owns the extension, the key column is a uuid, the columns exist and the expression is a valid condition (boolean) or amount (numeric) on the relation.';
 
+CREATE FUNCTION anonymize.check_distinct_columns(columns name[])
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+	twice name;
+BEGIN
+	SELECT c INTO twice FROM pg_catalog.unnest(columns) c
+	 GROUP BY c HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1;
+	IF twice IS NOT NULL THEN
+		RAISE EXCEPTION 'column "%" is mapped more than once', twice
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Every column erased from a relation, and its country column, must be mapped once.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anonymize.check_distinct_columns(name[]) IS
+'Raises an error if a column appears twice among the columns erased from one relation.';
+
 CREATE FUNCTION anonymize.set_customer_relation(relation regclass,
 	key_column name, name_column name, email_column name)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
@@ -220,6 +238,15 @@ BEGIN
 	SELECT n.nspname, c.relname INTO rel_schema, rel_name
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE c.oid = relation;
+	/* The billing address may sit on the customer relation. */
+	PERFORM anonymize.check_distinct_columns(ARRAY[set_customer_relation.name_column,
+												   set_customer_relation.email_column]
+		|| CASE WHEN m.address_schema OPERATOR(pg_catalog.=) rel_schema
+				 AND m.address_table OPERATOR(pg_catalog.=) rel_name
+			THEN ARRAY[m.first_name_column, m.last_name_column, m.phone_column,
+					   m.country_column] || m.address_columns
+			ELSE '{}' END)
+	   FROM anonymize.customer_mapping m;
 	UPDATE anonymize.customer_mapping
 	   SET customer_schema = rel_schema, customer_table = rel_name,
 		   key_column = set_customer_relation.key_column,
@@ -251,6 +278,13 @@ BEGIN
 	SELECT n.nspname, c.relname INTO rel_schema, rel_name
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE c.oid = relation;
+	PERFORM anonymize.check_distinct_columns(ARRAY[set_billing_address.first_name_column,
+			set_billing_address.last_name_column, set_billing_address.phone_column,
+			set_billing_address.country_column] || set_billing_address.address_columns
+		|| CASE WHEN m.customer_schema OPERATOR(pg_catalog.=) rel_schema
+				 AND m.customer_table OPERATOR(pg_catalog.=) rel_name
+			THEN ARRAY[m.name_column, m.email_column] ELSE '{}' END)
+	   FROM anonymize.customer_mapping m;
 	UPDATE anonymize.customer_mapping
 	   SET address_schema = rel_schema, address_table = rel_name,
 		   address_key_column = set_billing_address.key_column,
@@ -386,6 +420,7 @@ COMMENT ON FUNCTION anonymize.drop_rule(text) IS
 'Disables the purge, blocker or balance rule of that name; set_*_rule() enables it again.';
 
 REVOKE EXECUTE ON FUNCTION anonymize.check_relation(regclass, name, name[], text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION anonymize.check_distinct_columns(name[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_customer_relation(regclass, name, name, name) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_billing_address(regclass, name, name, name, name, name, name[], name) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_placeholder(text) FROM PUBLIC;

@@ -97,6 +97,8 @@ typedef struct AnonymizePlans
 	Oid        extension_owner; /* reads the mapping, keeps the audit log */
 	Oid        audit_relid;     /* anonymize.audit_log */
 	Oid        audit_index;     /* its primary key, on customer_id */
+	int        n_rls_relids;    /* mapped relations with row-level security */
+	Oid       *rls_relids;
 	SPIPlanPtr customer_exists;
 	StatementPlans one;  /* $1 is a customer id */
 	StatementPlans many; /* $1 is an array of customer ids */
@@ -144,6 +146,7 @@ extern bool audit_lookup(AnonymizePlans *plans, Datum customer_id,
 
 /* eligibility.c */
 extern bool  customer_exists(AnonymizePlans *plans, Datum customer_id);
+extern void  check_rows_visible(AnonymizePlans *plans);
 extern List *find_blockers(AnonymizePlans *plans, Datum customer_id,
 						   bool lock_rows);
 extern List *lock_blockers(AnonymizePlans       *plans,

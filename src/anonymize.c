@@ -48,6 +48,7 @@ connect_for_customer(Datum customer_id)
 
 	SPI_connect();
 	plans = get_plans();
+	check_rows_visible(plans);
 	if (!customer_exists(plans, customer_id))
 		report_unknown_customer(customer_id);
 	return plans;

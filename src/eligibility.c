@@ -20,6 +20,8 @@
 #include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -46,6 +48,32 @@ customer_exists(AnonymizePlans *plans, Datum customer_id)
 						 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up customer");
 	return SPI_processed > 0;
+}
+
+/*
+ * Errors out if row-level security hides rows of a mapped relation from
+ * the current user: a hidden blocker would not block, and a hidden row to
+ * erase would survive.  Anonymizing needs to see all of a customer.
+ */
+void
+check_rows_visible(AnonymizePlans *plans)
+{
+	for (int i = 0; i < plans->n_rls_relids; i++)
+	{
+		Oid relid = plans->rls_relids[i];
+
+		if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("row-level security hides rows of relation "
+							"\"%s.%s\" from anonymize",
+							get_namespace_name(get_rel_namespace(relid)),
+							get_rel_name(relid)),
+					 errdetail("Checking the blockers and erasing the data of "
+							   "a customer needs to see all of its rows."),
+					 errhint("Run it as a role that owns the relation or "
+							 "bypasses row-level security.")));
+	}
 }
 
 /* A row of a blockers statement: see blockers_sql(). */

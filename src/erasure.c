@@ -311,6 +311,7 @@ erase_customers(CustomerErasure *customers, int n)
 	Datum           ids;
 	int             n_eligible;
 
+	check_rows_visible(plans);
 	for (int i = 0; i < n; i++)
 	{
 		customers[i].outcome = ERASURE_DONE; /* until found otherwise */

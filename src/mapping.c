@@ -136,6 +136,48 @@ read_address_columns(Mapping *m, Datum array)
 							  pstrdup(NameStr(*DatumGetName(names[i]))));
 }
 
+static void
+check_distinct(const char **columns, int n, const MappedRelation *rel)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (strcmp(columns[i], columns[j]) == 0)
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of relation \"%s.%s\" is mapped "
+							"more than once",
+							columns[i], rel->schema, rel->name),
+					 errdetail("Every column erased from a relation, and "
+							   "its country column, must be mapped once."),
+					 errhint("Change the mapping with "
+							 "anonymize.set_billing_address().")));
+}
+
+/*
+ * The columns erased from the billing address relation, its country and,
+ * when it is the customer relation, the name and email: each one once.
+ */
+static void
+check_distinct_erased_columns(const Mapping *m)
+{
+	int          n = 0;
+	const char **columns = palloc(sizeof(char *) * (m->n_address_columns + 6));
+
+	columns[n++] = m->first_name.name;
+	columns[n++] = m->last_name.name;
+	columns[n++] = m->phone.name;
+	columns[n++] = m->country_column;
+	for (int i = 0; i < m->n_address_columns; i++)
+		columns[n++] = m->address_columns[i].name;
+	if (m->address_on_customer)
+	{
+		columns[n++] = m->name.name;
+		columns[n++] = m->email.name;
+	}
+	check_distinct(columns, n, &m->address);
+}
+
 /* Reads anonymize.customer_mapping into m. */
 static void
 read_customer_mapping(Mapping *m, MemoryContext cxt)
@@ -178,6 +220,7 @@ read_customer_mapping(Mapping *m, MemoryContext cxt)
 	check_column(m->address.relid, m->country_column);
 	m->placeholder = result_text(0, 15);
 	MemoryContextSwitchTo(spi_cxt);
+	check_distinct_erased_columns(m);
 }
 
 /* Reads the enabled purge, blocker and balance rules into m. */

@@ -19,9 +19,12 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "utils/inval.h"
 #include "utils/relcache.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -55,10 +58,19 @@ plan_cache_invalidate(Datum arg, Oid relid)
 		}
 }
 
+/* A renamed schema changes no relation, but the mapping names it. */
+static void
+plan_cache_invalidate_all(Datum arg, int cacheid, uint32 hashvalue)
+{
+	plans_valid = false;
+}
+
 void
 plan_cache_init(void)
 {
 	CacheRegisterRelcacheCallback(plan_cache_invalidate, (Datum)0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, plan_cache_invalidate_all,
+								  (Datum)0);
 }
 
 /*
@@ -103,6 +115,29 @@ watch_mapped_relations(const Mapping *m, Oid audit_index)
 	for (size_t i = 0; i < lengthof(config_tables); i++)
 		watch_relation(resolve_mapped_relation("anonymize", config_tables[i]));
 	watch_relation(audit_index);
+}
+
+/*
+ * The mapped relations (watched_relids[0 .. n_mapped-1]) with row-level
+ * security enabled, for check_rows_visible().
+ */
+static void
+find_rls_relations(AnonymizePlans *plans, int n_mapped)
+{
+	plans->rls_relids = palloc(sizeof(Oid) * n_mapped);
+	plans->n_rls_relids = 0;
+	for (int i = 0; i < n_mapped; i++)
+	{
+		HeapTuple tuple =
+			SearchSysCache1(RELOID, ObjectIdGetDatum(watched_relids[i]));
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for relation %u",
+				 watched_relids[i]);
+		if (((Form_pg_class)GETSTRUCT(tuple))->relrowsecurity)
+			plans->rls_relids[plans->n_rls_relids++] = watched_relids[i];
+		ReleaseSysCache(tuple);
+	}
 }
 
 /* The primary key of anonymize.audit_log, for audit_lookup(). */
@@ -196,6 +231,7 @@ build_plans(AnonymizePlans *plans)
 	plans->audit_relid = resolve_mapped_relation("anonymize", "audit_log");
 	plans->audit_index = audit_primary_key(plans->audit_relid);
 	watch_mapped_relations(m, plans->audit_index);
+	find_rls_relations(plans, 2 + m->n_purge_rules + m->n_blocker_rules);
 
 	plans->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
 	build_statement_plans(&plans->one, m, false);
