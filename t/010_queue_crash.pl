@@ -247,10 +247,10 @@ is($ret, 0, 'a last run succeeds');
 my $left = $n_customers - 300;
 like(
 	$err,
-	qr/anonymize: processed erasure requests in \d+ batches: $left anonymized, 0 blocked, 0 failed/,
+	qr/anonymize: processed erasure requests in \d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 failed/,
 	"the last run anonymizes the $left remaining customers");
 ok( $node->log_contains(
-		"LOG:  anonymize: processed erasure requests in \\d+ batches: $left anonymized, 0 blocked, 0 failed"
+		"LOG:  anonymize: processed erasure requests in \\d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 failed"
 	),
 	'the run is reported in the server log too');
 
