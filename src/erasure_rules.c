@@ -20,6 +20,8 @@
  *	   address; an individual loses every address column but the country.
  *	5. Customer: the email is erased; the name becomes the company name for
  *	   a company and is erased for an individual.
+ *	6. Audit: one row in anonymize.audit_log, which also marks the customer
+ *	   as anonymized, so that a second call changes nothing (audit.c).
  *
  * "Erased" means NULL, or the configured placeholder for a NOT NULL column.
  *
