@@ -46,19 +46,7 @@ INSERT INTO billing.subscriptions (customer_id, state) VALUES
 	(:'blocked', 'active');
 INSERT INTO billing.invoices (customer_id, status, amount) VALUES
 	(:'blocked', 'due', 12.50);
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS
-$$
-DECLARE
-	state text;
-	message text;
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
-	RETURN state || ': ' || message;
-END
-$$;
+\ir sql/include/sqlstate.sql
 \set ECHO all
 
 -- NULL: can_anonymize and blockers are STRICT; anonymize_customer refuses.
@@ -76,11 +64,11 @@ SELECT * FROM anonymize.blockers('12345678-1234-1234-1234-123456789abc');
 -- random ones, 100 of them; the message names each
 SELECT count(*) AS calls,
 	   count(*) FILTER (WHERE r = 'P0002: customer ' || id || ' does not exist') AS p0002
-  FROM (SELECT id, pg_temp.try(format('SELECT anonymize.anonymize_customer(%L)', id)) AS r
+  FROM (SELECT id, pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', id)) AS r
 		  FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, 100)) g) t;
 SELECT count(*) AS calls,
 	   count(*) FILTER (WHERE r = 'P0002: customer ' || id || ' does not exist') AS p0002
-  FROM (SELECT id, pg_temp.try(format('SELECT anonymize.can_anonymize(%L)', id)) AS r
+  FROM (SELECT id, pg_temp.sqlstate(format('SELECT anonymize.can_anonymize(%L)', id)) AS r
 		  FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, 100)) g) t;
 -- Other spellings of an existing uuid are the same customer.
 SELECT anonymize.can_anonymize('{C3000000-0000-0000-0000-000000000007}');
@@ -93,8 +81,8 @@ SELECT anonymize.can_anonymize('');
 SELECT anonymize.can_anonymize('c30000000000000000000000000000 07');
 SELECT * FROM anonymize.blockers('c3000000-0000-0000-0000-00000000000');
 SELECT * FROM anonymize.anonymize_customer($$c3000000-0000-0000-0000-000000000001'; DROP TABLE billing.invoices; --$$);
-SELECT pg_temp.try($$SELECT anonymize.anonymize_customer(1)$$);
-SELECT pg_temp.try($$SELECT anonymize.anonymize_customer('c3000000-0000-0000-0000-000000000001'::text)$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.anonymize_customer(1)$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.anonymize_customer('c3000000-0000-0000-0000-000000000001'::text)$$);
 
 -- A customer with 100,000 sent emails (and two identical ones more), a
 -- company.

@@ -71,19 +71,7 @@ SELECT c.id, c.name, c.email, a.company, a.first_name, a.phone, a.address_line1,
 	   (SELECT count(*) FROM anonymize.audit_log x WHERE x.customer_id = c.id) AS audit
   FROM billing.customers c LEFT JOIN billing.billing_addresses a ON a.customer_id = c.id;
 GRANT SELECT ON state TO PUBLIC;
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS
-$$
-DECLARE
-	state text;
-	message text;
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
-	RETURN state || ': ' || message;
-END
-$$;
+\ir sql/include/sqlstate.sql
 \set ECHO all
 
 -- The operator of the README, but without DELETE on billing.sent_emails.
@@ -100,7 +88,7 @@ GRANT SELECT ON billing.sent_emails TO hostile_op;
 
 SET ROLE hostile_op;
 SELECT anonymize.can_anonymize(:'acme');
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000001')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000001')$$);
 RESET ROLE;
 -- Nothing changed.
 SELECT * FROM state WHERE id = :'acme';
@@ -118,38 +106,38 @@ SELECT customer_id, anonymized_by, customer_kind, rows_deleted
 -- The operator can neither read nor write the audit log, the mapping or
 -- the request queue, nor change the mapping through the functions.
 SET ROLE hostile_op;
-SELECT pg_temp.try($$SELECT * FROM anonymize.audit_log$$);
-SELECT pg_temp.try($$INSERT INTO anonymize.audit_log VALUES ('a2000000-0000-0000-0000-000000000002', now(), 'x', 'individual', '{}')$$);
-SELECT pg_temp.try($$UPDATE anonymize.audit_log SET anonymized_by = 'someone else'$$);
-SELECT pg_temp.try($$DELETE FROM anonymize.audit_log$$);
-SELECT pg_temp.try($$TRUNCATE anonymize.audit_log$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.customer_mapping$$);
-SELECT pg_temp.try($$UPDATE anonymize.customer_mapping SET email_column = 'name'$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.purge_rules$$);
-SELECT pg_temp.try($$UPDATE anonymize.purge_rules SET enabled = false$$);
-SELECT pg_temp.try($$DELETE FROM anonymize.blocker_rules$$);
-SELECT pg_temp.try($$INSERT INTO anonymize.balance_rules (rule_name, relation_schema, relation_name, key_column, amount_expression) VALUES ('x', 'billing', 'invoices', 'customer_id', '0')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.requests$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.pending_requests$$);
-SELECT pg_temp.try($$SELECT anonymize.set_placeholder('x')$$);
-SELECT pg_temp.try($$SELECT anonymize.drop_rule('unsettled_invoices')$$);
-SELECT pg_temp.try($$SELECT anonymize.set_purge_rule('x', 'billing.invoices', 'customer_id')$$);
-SELECT pg_temp.try($$SELECT anonymize.set_blocker_rule('x', 'billing.invoices', 'customer_id', 'true', 'x')$$);
-SELECT pg_temp.try($$SELECT anonymize.set_balance_rule('x', 'billing.invoices', 'customer_id', '0')$$);
-SELECT pg_temp.try($$SELECT anonymize.set_customer_relation('billing.customers', 'id', 'name', 'email')$$);
-SELECT pg_temp.try($$SELECT anonymize.check_relation('billing.customers', 'id')$$);
-SELECT pg_temp.try($$SELECT anonymize.request('a2000000-0000-0000-0000-000000000002')$$);
-SELECT pg_temp.try($$SELECT anonymize.cancel_request('a2000000-0000-0000-0000-000000000002')$$);
-SELECT pg_temp.try($$CALL anonymize.process_requests()$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.audit_log$$);
+SELECT pg_temp.sqlstate($$INSERT INTO anonymize.audit_log VALUES ('a2000000-0000-0000-0000-000000000002', now(), 'x', 'individual', '{}')$$);
+SELECT pg_temp.sqlstate($$UPDATE anonymize.audit_log SET anonymized_by = 'someone else'$$);
+SELECT pg_temp.sqlstate($$DELETE FROM anonymize.audit_log$$);
+SELECT pg_temp.sqlstate($$TRUNCATE anonymize.audit_log$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.customer_mapping$$);
+SELECT pg_temp.sqlstate($$UPDATE anonymize.customer_mapping SET email_column = 'name'$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.purge_rules$$);
+SELECT pg_temp.sqlstate($$UPDATE anonymize.purge_rules SET enabled = false$$);
+SELECT pg_temp.sqlstate($$DELETE FROM anonymize.blocker_rules$$);
+SELECT pg_temp.sqlstate($$INSERT INTO anonymize.balance_rules (rule_name, relation_schema, relation_name, key_column, amount_expression) VALUES ('x', 'billing', 'invoices', 'customer_id', '0')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.requests$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.pending_requests$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_placeholder('x')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.drop_rule('unsettled_invoices')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_purge_rule('x', 'billing.invoices', 'customer_id')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_blocker_rule('x', 'billing.invoices', 'customer_id', 'true', 'x')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_balance_rule('x', 'billing.invoices', 'customer_id', '0')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_customer_relation('billing.customers', 'id', 'name', 'email')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.check_relation('billing.customers', 'id')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.request('a2000000-0000-0000-0000-000000000002')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.cancel_request('a2000000-0000-0000-0000-000000000002')$$);
+SELECT pg_temp.sqlstate($$CALL anonymize.process_requests()$$);
 RESET ROLE;
 -- EXECUTE granted by mistake still does not let it change the mapping.
 GRANT EXECUTE ON FUNCTION anonymize.set_placeholder(text),
 	anonymize.drop_rule(text), anonymize.check_relation(regclass, name, name[], text, text)
 	TO hostile_op;
 SET ROLE hostile_op;
-SELECT pg_temp.try($$SELECT anonymize.set_placeholder('x')$$);
-SELECT pg_temp.try($$SELECT anonymize.drop_rule('unsettled_invoices')$$);
-SELECT pg_temp.try($$SELECT anonymize.check_relation('billing.customers', 'id')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_placeholder('x')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.drop_rule('unsettled_invoices')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.check_relation('billing.customers', 'id')$$);
 RESET ROLE;
 SELECT placeholder, preset FROM anonymize.customer_mapping;
 SELECT rule_name, enabled FROM anonymize.blocker_rules ORDER BY 1;
@@ -158,14 +146,14 @@ SELECT count(*) AS audit_rows FROM anonymize.audit_log;
 -- A role without any grant: can_anonymize and blockers are executable by
 -- PUBLIC but need SELECT on the tables; the rest needs EXECUTE.
 SET ROLE hostile_nobody;
-SELECT pg_temp.try($$SELECT anonymize.can_anonymize('a2000000-0000-0000-0000-000000000002')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.blockers('a2000000-0000-0000-0000-000000000002')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000002')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.can_anonymize('a2000000-0000-0000-0000-000000000002')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.blockers('a2000000-0000-0000-0000-000000000002')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000002')$$);
 RESET ROLE;
 GRANT USAGE ON SCHEMA anonymize TO hostile_nobody;
 SET ROLE hostile_nobody;
-SELECT pg_temp.try($$SELECT anonymize.can_anonymize('a2000000-0000-0000-0000-000000000002')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000002')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.can_anonymize('a2000000-0000-0000-0000-000000000002')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000002')$$);
 RESET ROLE;
 SELECT * FROM state WHERE id = :'jean';
 
@@ -194,18 +182,18 @@ CREATE POLICY op_all ON billing.sent_emails TO hostile_op
 SET ROLE hostile_op;
 -- Row-level security applies to the operator on mapped tables: all three
 -- functions refuse (42501), whatever the customer, and nothing changes.
-SELECT pg_temp.try($$SELECT anonymize.can_anonymize('a2000000-0000-0000-0000-000000000003')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.blockers('a2000000-0000-0000-0000-000000000006')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000004')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000005')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000006')$$);
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000007')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.can_anonymize('a2000000-0000-0000-0000-000000000003')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.blockers('a2000000-0000-0000-0000-000000000006')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000004')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000005')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000006')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000007')$$);
 RESET ROLE;
 -- The same role with BYPASSRLS sees whole customers: the due invoice blocks,
 -- the hidden address makes a company, the secret email is deleted too.
 ALTER ROLE hostile_op BYPASSRLS;
 SET ROLE hostile_op;
-SELECT pg_temp.try($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000006')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.anonymize_customer('a2000000-0000-0000-0000-000000000006')$$);
 SELECT * FROM anonymize.anonymize_customer(:'addr_hidden');
 SELECT * FROM anonymize.anonymize_customer(:'mail_hidden');
 RESET ROLE;

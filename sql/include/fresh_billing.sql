@@ -99,18 +99,5 @@ SELECT c.id,
        (SELECT count(*) FROM anonymize.audit_log x WHERE x.customer_id = c.id) AS audit
   FROM billing.customers c;
 
-CREATE FUNCTION pg_temp.sqlstate(sql text) RETURNS text
-LANGUAGE plpgsql AS
-$$
-DECLARE
-	state text;
-	message text;
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
-	RETURN state || ': ' || message;
-END
-$$;
+\ir sqlstate.sql
 \set ECHO all
