@@ -39,6 +39,7 @@
 #              eligible customers allows, at most 4000)
 #   SCALE_FROM, SCALE_TO   data set sizes of SCALE_TEST=1 (100000, 1000000)
 #   SCALE_TX   transactions per commit run in SCALE_TEST=1 (default 2000)
+#   SHARED_BUFFERS  of the cluster (default 2GB; 12GB with SCALE_TEST=1)
 #   CPU_CALLS, CPU_ROUNDS  calls per implementation and profile, and rounds,
 #              of bench/cpu_per_call.sql (default 2000, 3)
 #   CALLGRIND=1  also count instructions per call with valgrind (needs the
@@ -67,6 +68,14 @@ SCALE_TEST=${SCALE_TEST:-0}
 SCALE_FROM=${SCALE_FROM:-100000}
 SCALE_TO=${SCALE_TO:-1000000}
 SCALE_TX=${SCALE_TX:-2000}
+# The scale mode keeps its 1,000,000 customers (about 10 GB) in shared
+# buffers too, so that it measures how a call grows with the tables, not
+# the misses of a cache smaller than the data.
+if [ "$SCALE_TEST" = 1 ]; then
+	SHARED_BUFFERS=${SHARED_BUFFERS:-12GB}
+else
+	SHARED_BUFFERS=${SHARED_BUFFERS:-2GB}
+fi
 SUFFIX=''
 [ "$SCALE_TEST" = 1 ] && SUFFIX=-scale
 RESULTS=${RESULTS:-$BENCH/results/$(date +%Y%m%d-%H%M%S)$SUFFIX}
@@ -99,12 +108,11 @@ cleanup() {
 trap cleanup EXIT
 
 # Benchmark settings on top of test/lib.sh's (fsync, synchronous_commit and
-# full_page_writes off): the whole data set in shared buffers at the default
-# scale, no checkpoint and no autovacuum during the runs (run.sh vacuums
+# full_page_writes off): the whole data set in shared buffers, no checkpoint and no autovacuum during the runs (run.sh vacuums
 # between rounds), no JIT.
 log "starting a throwaway cluster on port $PORT in $CLUSTER"
 anon_start_cluster "$CLUSTER" "$PORT" "$(printf '%s\n' \
-	"shared_buffers = '2GB'" \
+	"shared_buffers = '$SHARED_BUFFERS'" \
 	"max_wal_size = '50GB'" \
 	"checkpoint_timeout = '1d'" \
 	"autovacuum = off" \
