@@ -4,16 +4,19 @@ MODULE_big = anonymize
 OBJS = \
 	src/anonymize.o \
 	src/audit.o \
+	src/drop_guard.o \
 	src/eligibility.o \
 	src/erasure.o \
 	src/erasure_rules.o \
 	src/mapping.o \
 	src/mapping_validate.o \
 	src/plan_cache.o \
-	src/requests.o
+	src/requests.o \
+	src/security.o \
+	src/verify.o
 
 EXTENSION = anonymize
-DATA = anonymize--1.0.sql anonymize--1.0--1.1.sql
+DATA = anonymize--1.0.sql anonymize--1.0--1.1.sql anonymize--1.1--1.2.sql
 PGFILEDESC = "anonymize - GDPR erasure for subscription-billing databases"
 
 PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

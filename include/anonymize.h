@@ -2,7 +2,8 @@
  *
  * anonymize.h
  *	  Declarations shared by the files of the anonymize extension: the
- *	  mapping of the billing schema, the SQL built from it, and the plans.
+ *	  mapping of the billing schema, the SQL built from it, the per-call
+ *	  state that holds its plans, and the erasure.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,7 @@
 
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "utils/snapshot.h"
 #include "utils/uuid.h"
 
 /* A relation of the mapping, stored by name, resolved to an OID. */
@@ -20,6 +22,7 @@ typedef struct MappedRelation
 	char *name;
 	char *key_column; /* uuid column holding the customer id */
 	Oid   relid;
+	Oid   owner; /* statements on the relation run as this role */
 } MappedRelation;
 
 /* A column that anonymization erases. */
@@ -72,44 +75,74 @@ typedef struct Mapping
 } Mapping;
 
 /*
- * The statements of an anonymization, prepared for one customer ($1 uuid)
- * or for many ($1 uuid[]); see erasure_rules.c.
+ * How the statements of an erasure take their row locks: waiting, as
+ * anonymize_customer() does, or never waiting, as the request queue does so
+ * that it cannot hold up or deadlock with billing transactions.
+ */
+typedef enum StatementMode
+{
+	MODE_ONE,        /* $1 is a customer id; locks wait */
+	MODE_ONE_NOWAIT, /* $1 is a customer id; SKIP LOCKED, NOWAIT */
+	MODE_MANY_NOWAIT /* $1 is a uuid[]; SKIP LOCKED, NOWAIT */
+} StatementMode;
+
+#define N_STATEMENT_MODES 3
+
+/*
+ * The prepared statements of an erasure in one mode; see erasure_rules.c.
+ * Arrays are indexed by the rule's position in the mapping.  Built on first
+ * use of the mode.
  */
 typedef struct StatementPlans
 {
-	SPIPlanPtr lock_customer;    /* FOR UPDATE */
-	SPIPlanPtr blockers;         /* (rule, rows, amount, blocks) */
-	SPIPlanPtr blockers_locking; /* same, rows locked FOR SHARE */
-	SPIPlanPtr purge;            /* counts per purge rule; NULL if none */
-	SPIPlanPtr erase_address;    /* (is_company, company); NULL when the
-								  * address is on the customer relation */
-	SPIPlanPtr erase_customer;   /* $2 placeholder, $3 company name */
-	SPIPlanPtr audit_insert;     /* $2 user, $3 kind, $4 rows_deleted */
+	bool        built;
+	bool        many; /* $1 is a uuid[] */
+	bool        nowait;
+	SPIPlanPtr  lock_customer;    /* FOR UPDATE [SKIP LOCKED] */
+	SPIPlanPtr  existing;         /* customers that exist; many only */
+	SPIPlanPtr *blockers;         /* per blocker rule: rows, amount */
+	SPIPlanPtr *blockers_locking; /* the same, rows locked FOR SHARE */
+	SPIPlanPtr  lock_address;     /* nowait only: rows FOR UPDATE NOWAIT */
+	SPIPlanPtr *lock_purge;       /* nowait only: per purge rule */
+	SPIPlanPtr  erase_address;    /* NULL when on the customer relation */
+	SPIPlanPtr  erase_customer;
+	SPIPlanPtr *purge;        /* per purge rule */
+	SPIPlanPtr *verify_purge; /* per purge rule: does a row remain? */
+	SPIPlanPtr  verify_address;
+	SPIPlanPtr  verify_customer;
+	SPIPlanPtr  audit_insert;
 } StatementPlans;
 
 /*
- * The prepared plans of one backend, built from the mapping and kept until
- * the mapping or a mapped relation changes.
+ * What one SQL call works with: the mapping and the plans built from it.
+ * Acquired once per call (acquire_state) and released at its end, so that
+ * nothing a call reads is freed while it runs, even if an invalidation
+ * arrives meanwhile (see plan_cache.c).
  */
-typedef struct AnonymizePlans
+typedef struct AnonymizeState
 {
-	Mapping   *mapping;
-	Oid        extension_owner; /* reads the mapping, keeps the audit log */
-	Oid        audit_relid;     /* anonymize.audit_log */
-	Oid        audit_index;     /* its primary key, on customer_id */
-	int        n_rls_relids;    /* mapped relations with row-level security */
-	Oid       *rls_relids;
-	SPIPlanPtr customer_exists;
-	StatementPlans one;  /* $1 is a customer id */
-	StatementPlans many; /* $1 is an array of customer ids */
-} AnonymizePlans;
+	MemoryContext          context; /* mapping, SQL texts, arrays */
+	int                    refcount;
+	bool                   current; /* the backend's cached state */
+	struct AnonymizeState *next_retired;
+
+	Mapping *mapping;
+	Oid      extension_owner; /* reads the mapping, keeps the audit log */
+	Oid      audit_relid;     /* anonymize.audit_log */
+	Oid      audit_index;     /* its primary key, on customer_id */
+	int      n_relations;     /* distinct mapped relations */
+	const MappedRelation **relations;
+	Oid           *watched_relids; /* invalidations that make it stale */
+	int            n_watched_relids;
+	SPIPlanPtr     customer_exists;
+	StatementPlans modes[N_STATEMENT_MODES];
+} AnonymizeState;
 
 /* One reason why a customer cannot be anonymized. */
 typedef struct Blocker
 {
 	const Rule *rule;
 	Datum       customer_id;
-	Oid         relid;
 	int64       rows;
 	char       *amount; /* sum for balance rules, else NULL */
 } Blocker;
@@ -117,7 +150,9 @@ typedef struct Blocker
 /* mapping.c */
 extern Mapping *load_mapping(void);
 extern Oid      resolve_mapped_relation(const char *schema, const char *name);
+extern Oid      extension_table_oid(const char *name);
 extern Oid      anonymize_extension_owner(void);
+extern void     check_purge_cascades(const Mapping *m);
 
 /* mapping_validate.c */
 extern void check_key_column(Oid relid, const char *column);
@@ -127,34 +162,57 @@ extern void check_extension_owner(void);
 
 /* erasure_rules.c */
 extern char *customer_exists_sql(const Mapping *m);
-extern char *lock_customer_sql(const Mapping *m, bool many);
-extern char *blockers_sql(const Mapping *m, bool lock_rows, bool many);
-extern char *purge_sql(const Mapping *m, bool many);
+extern char *existing_customers_sql(const Mapping *m);
+extern char *lock_customer_sql(const Mapping *m, bool many, bool nowait);
+extern char *blocker_sql(const Rule *rule, bool lock_rows, bool many,
+						 bool nowait);
+extern char *lock_address_sql(const Mapping *m, bool many);
+extern char *lock_purge_sql(const Rule *rule, bool many);
 extern char *erase_address_sql(const Mapping *m, bool many);
 extern char *erase_customer_sql(const Mapping *m, bool many);
+extern char *purge_sql(const Rule *rule, bool many);
+extern char *verify_purge_sql(const Rule *rule, bool many);
+extern char *verify_address_sql(const Mapping *m, bool many);
+extern char *verify_customer_sql(const Mapping *m, bool many);
+extern int   verified_address_columns(const Mapping *m, const char **names);
+extern int   verified_customer_columns(const Mapping *m, const char **names);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */
-extern void            plan_cache_init(void);
-extern AnonymizePlans *get_plans(void);
-extern int execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
-							const char *nulls, bool read_only);
+extern void                  plan_cache_init(void);
+extern AnonymizeState       *acquire_state(void);
+extern void                  release_state(AnonymizeState *state);
+extern const StatementPlans *get_statements(AnonymizeState *state,
+											StatementMode   mode);
+extern Oid                   relation_owner(Oid relid);
+
+/* security.c */
+extern int  run_as_owner(const MappedRelation *rel, SPIPlanPtr plan,
+						 Datum *values, const char *nulls, Snapshot snapshot,
+						 Snapshot crosscheck, bool read_only);
+extern int  run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
+						  Datum *values, const char *nulls);
+extern int  run_verifying(const MappedRelation *rel, SPIPlanPtr plan,
+						  Datum *values, const char *nulls);
+extern int  execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
+							 const char *nulls, bool read_only);
+extern void run_expression_check_as_owner(Oid owner, const char *sql);
+extern void check_caller_privileges(AnonymizeState *state, bool erasing);
+extern void check_rows_visible(AnonymizeState *state);
 
 /* audit.c */
-extern bool audit_lookup(AnonymizePlans *plans, Datum customer_id,
+extern bool audit_lookup(AnonymizeState *state, Datum customer_id,
 						 bool *is_company, bool after_lock);
 
 /* eligibility.c */
-extern bool  customer_exists(AnonymizePlans *plans, Datum customer_id);
-extern void  check_rows_visible(AnonymizePlans *plans);
-extern List *find_blockers(AnonymizePlans *plans, Datum customer_id,
-						   bool lock_rows);
-extern List *lock_blockers(AnonymizePlans       *plans,
+extern bool  customer_exists(AnonymizeState *state, Datum customer_id);
+extern List *find_blockers(AnonymizeState *state, Datum customer_id);
+extern List *lock_blockers(AnonymizeState       *state,
 						   const StatementPlans *statements, Datum param);
-extern int   execute_purge(SPIPlanPtr plan, Datum param);
 extern char *describe_blockers(List *blockers);
 extern void  report_blocked_customer(Datum customer_id, List *blockers);
 extern void  report_unknown_customer(Datum customer_id);
+extern char *customer_id_text(Datum customer_id);
 
 /* erasure.c */
 typedef enum ErasureOutcome
@@ -162,6 +220,7 @@ typedef enum ErasureOutcome
 	ERASURE_DONE,
 	ERASURE_ALREADY_DONE, /* anonymized before; nothing changed */
 	ERASURE_BLOCKED,      /* see blockers; nothing changed */
+	ERASURE_BUSY,         /* its rows are locked; nothing changed */
 	ERASURE_UNKNOWN_CUSTOMER
 } ErasureOutcome;
 
@@ -176,11 +235,22 @@ typedef struct CustomerErasure
 	int64         *rows_deleted; /* per purge rule */
 } CustomerErasure;
 
-extern void erase_customers(CustomerErasure *customers, int n);
+extern void erase_customers(AnonymizeState *state, StatementMode mode,
+							CustomerErasure *customers, int n);
 extern void append_rows_deleted(StringInfo json, const Mapping *m,
 								const int64 *counts);
 
+/* verify.c */
+extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);
+extern void report_purged_rows_remain(const Rule *rule);
+extern void check_columns_erased(const MappedRelation *rel, SPIPlanPtr plan,
+								 Datum *values, const char *nulls,
+								 const char **columns, int n_columns);
+
 /* requests.c */
 extern void requests_define_settings(void);
+
+/* drop_guard.c */
+extern void drop_guard_define_settings(void);
 
 #endif /* ANONYMIZE_H */

@@ -8,6 +8,7 @@
 --
 \set ECHO none
 SET client_min_messages = warning;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION IF EXISTS anonymize CASCADE;
 DROP SCHEMA IF EXISTS billing CASCADE;
 DROP SCHEMA IF EXISTS "Bill ing;" CASCADE;
@@ -210,6 +211,7 @@ SELECT to_regclass('billing.invoices') IS NOT NULL AS invoices_exists;
 -- Clean up.
 \set ECHO none
 SET client_min_messages = warning;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION anonymize;
 DROP SCHEMA "Bill ing;" CASCADE;
 DROP SCHEMA billing CASCADE;

@@ -8,6 +8,7 @@
 --
 \set ECHO none
 SET client_min_messages = warning;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION IF EXISTS anonymize CASCADE;
 DROP SCHEMA IF EXISTS billing CASCADE;
 DROP SCHEMA IF EXISTS hostile_input CASCADE;
@@ -180,6 +181,7 @@ SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log ORDER B
 -- Clean up.
 \set ECHO none
 SET client_min_messages = warning;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION anonymize;
 DROP SCHEMA hostile_input CASCADE;
 DROP SCHEMA billing CASCADE;

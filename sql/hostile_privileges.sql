@@ -12,6 +12,7 @@
 --
 \set ECHO none
 SET client_min_messages = warning;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION IF EXISTS anonymize CASCADE;
 DROP SCHEMA IF EXISTS billing CASCADE;
 DO $$
@@ -208,6 +209,7 @@ SELECT customer_id, anonymized_by, customer_kind, rows_deleted
 \set ECHO none
 SET client_min_messages = warning;
 DROP VIEW state;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION anonymize;
 DROP SCHEMA billing CASCADE;
 DROP OWNED BY hostile_op, hostile_nobody CASCADE;

@@ -11,6 +11,7 @@
 --
 \set ECHO none
 SET client_min_messages = warning;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION IF EXISTS anonymize CASCADE;
 DROP SCHEMA IF EXISTS billing CASCADE;
 DROP TABLE IF EXISTS public.trace;
@@ -232,6 +233,7 @@ SET client_min_messages = warning;
 DROP OWNED BY hostile_planter CASCADE;
 DROP ROLE hostile_planter;
 DROP TABLE public.trace;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION anonymize;
 DROP SCHEMA billing CASCADE;
 RESET client_min_messages;

@@ -5,9 +5,10 @@
  *	  anonymize.can_anonymize(), anonymize.blockers() and
  *	  anonymize.anonymize_customer().
  *
- * Each connects to SPI, takes the plans of this backend (see plan_cache.c)
- * and runs the statements built in erasure_rules.c, with the caller's
- * rights, in the caller's transaction.
+ * Each connects to SPI, acquires the state of this backend once for the
+ * whole call (see plan_cache.c) and runs the statements built in
+ * erasure_rules.c in the caller's transaction, each as the owner of the
+ * relation it touches, after checking the caller's privileges (security.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,37 +34,52 @@ PG_FUNCTION_INFO_V1(anonymize_can_anonymize);
 PG_FUNCTION_INFO_V1(anonymize_blockers);
 PG_FUNCTION_INFO_V1(anonymize_anonymize_customer);
 
+#if PG_VERSION_NUM < 150000
+#error "anonymize requires PostgreSQL 15 or later"
+#endif
+
 void
 _PG_init(void)
 {
 	plan_cache_init();
 	requests_define_settings();
+	drop_guard_define_settings();
 }
 
-/* Connects to SPI and returns the plans; errors out if the id is unknown. */
-static AnonymizePlans *
-connect_for_customer(Datum customer_id)
+/*
+ * Checks what a read-only call needs; errors out if the id is unknown.  The
+ * caller holds the state and is connected to SPI.
+ */
+static void
+check_readable_customer(AnonymizeState *state, Datum customer_id)
 {
-	AnonymizePlans *plans;
-
-	SPI_connect();
-	plans = get_plans();
-	check_rows_visible(plans);
-	if (!customer_exists(plans, customer_id))
+	check_rows_visible(state);
+	check_caller_privileges(state, false);
+	if (!customer_exists(state, customer_id))
 		report_unknown_customer(customer_id);
-	return plans;
 }
 
 Datum
 anonymize_can_anonymize(PG_FUNCTION_ARGS)
 {
 	Datum           customer_id = PG_GETARG_DATUM(0);
-	AnonymizePlans *plans = connect_for_customer(customer_id);
+	AnonymizeState *state;
 	bool            is_company;
-	bool            eligible;
+	volatile bool   eligible = false;
 
-	eligible = !audit_lookup(plans, customer_id, &is_company, false) &&
-			   find_blockers(plans, customer_id, false) == NIL;
+	SPI_connect();
+	state = acquire_state();
+	PG_TRY();
+	{
+		check_readable_customer(state, customer_id);
+		eligible = !audit_lookup(state, customer_id, &is_company, false) &&
+				   find_blockers(state, customer_id) == NIL;
+	}
+	PG_FINALLY();
+	{
+		release_state(state);
+	}
+	PG_END_TRY();
 	SPI_finish();
 	PG_RETURN_BOOL(eligible);
 }
@@ -86,36 +102,75 @@ put_blocker_row(ReturnSetInfo *rsinfo, const char *rule_name,
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+static void
+put_blocker_rows(ReturnSetInfo *rsinfo, AnonymizeState *state,
+				 Datum customer_id)
+{
+	bool      is_company;
+	ListCell *cell;
+
+	if (audit_lookup(state, customer_id, &is_company, false))
+	{
+		put_blocker_row(rsinfo, "already_anonymized", "already anonymized",
+						state->audit_relid, 1, NULL);
+		return;
+	}
+	foreach (cell, find_blockers(state, customer_id))
+	{
+		Blocker *blocker = lfirst(cell);
+
+		put_blocker_row(rsinfo, blocker->rule->rule_name,
+						blocker->rule->reason, blocker->rule->relation.relid,
+						blocker->rows, blocker->amount);
+	}
+}
+
 Datum
 anonymize_blockers(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo  *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
 	Datum           customer_id = PG_GETARG_DATUM(0);
-	AnonymizePlans *plans;
-	bool            is_company;
-	ListCell       *cell;
+	AnonymizeState *state;
 
 	InitMaterializedSRF(fcinfo, 0);
-	plans = connect_for_customer(customer_id);
-
-	if (audit_lookup(plans, customer_id, &is_company, false))
-		put_blocker_row(
-			rsinfo, "already_anonymized", "already anonymized",
-			get_relname_relid("audit_log",
-							  get_namespace_oid("anonymize", false)),
-			1, NULL);
-	else
-		foreach (cell, find_blockers(plans, customer_id, false))
-		{
-			Blocker *blocker = lfirst(cell);
-
-			put_blocker_row(rsinfo, blocker->rule->rule_name,
-							blocker->rule->reason, blocker->relid,
-							blocker->rows, blocker->amount);
-		}
-
+	SPI_connect();
+	state = acquire_state();
+	PG_TRY();
+	{
+		check_readable_customer(state, customer_id);
+		put_blocker_rows(rsinfo, state, customer_id);
+	}
+	PG_FINALLY();
+	{
+		release_state(state);
+	}
+	PG_END_TRY();
 	SPI_finish();
 	return (Datum)0;
+}
+
+/* The result row of anonymize_customer(), in the caller's context. */
+static Datum
+erasure_result(TupleDesc tupdesc, const CustomerErasure *customer,
+			   const Mapping *m)
+{
+	StringInfoData rows_deleted;
+	Datum          values[3];
+	bool           nulls[3] = {false, false, false};
+
+	initStringInfo(&rows_deleted);
+	if (customer->outcome == ERASURE_DONE)
+		append_rows_deleted(&rows_deleted, m, customer->rows_deleted);
+	else
+		appendStringInfoString(&rows_deleted, "{}");
+
+	values[0] = BoolGetDatum(customer->outcome == ERASURE_DONE);
+	values[1] =
+		CStringGetTextDatum(customer->is_company ? "company" : "individual");
+	values[2] =
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_deleted.data));
+	return HeapTupleGetDatum(
+		heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
 
 Datum
@@ -124,9 +179,8 @@ anonymize_anonymize_customer(PG_FUNCTION_ARGS)
 	MemoryContext   caller_cxt = CurrentMemoryContext;
 	CustomerErasure customer = {0};
 	TupleDesc       tupdesc;
-	StringInfoData  rows_deleted;
-	Datum           values[3];
-	bool            nulls[3] = {false, false, false};
+	AnonymizeState *state;
+	volatile Datum  result = (Datum)0;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -136,27 +190,27 @@ anonymize_anonymize_customer(PG_FUNCTION_ARGS)
 	customer.customer_id = PG_GETARG_DATUM(0);
 
 	SPI_connect();
-	erase_customers(&customer, 1);
-	if (customer.outcome == ERASURE_UNKNOWN_CUSTOMER)
-		report_unknown_customer(customer.customer_id);
-	if (customer.outcome == ERASURE_BLOCKED)
-		report_blocked_customer(customer.customer_id, customer.blockers);
+	state = acquire_state();
+	PG_TRY();
+	{
+		MemoryContext spi_cxt;
 
-	/* The summary outlives SPI's memory. */
-	MemoryContextSwitchTo(caller_cxt);
-	initStringInfo(&rows_deleted);
-	if (customer.outcome == ERASURE_DONE)
-		append_rows_deleted(&rows_deleted, get_plans()->mapping,
-							customer.rows_deleted);
-	else
-		appendStringInfoString(&rows_deleted, "{}");
+		erase_customers(state, MODE_ONE, &customer, 1);
+		if (customer.outcome == ERASURE_UNKNOWN_CUSTOMER)
+			report_unknown_customer(customer.customer_id);
+		if (customer.outcome == ERASURE_BLOCKED)
+			report_blocked_customer(customer.customer_id, customer.blockers);
+
+		/* The result outlives SPI's memory. */
+		spi_cxt = MemoryContextSwitchTo(caller_cxt);
+		result = erasure_result(tupdesc, &customer, state->mapping);
+		MemoryContextSwitchTo(spi_cxt);
+	}
+	PG_FINALLY();
+	{
+		release_state(state);
+	}
+	PG_END_TRY();
 	SPI_finish();
-
-	values[0] = BoolGetDatum(customer.outcome == ERASURE_DONE);
-	values[1] =
-		CStringGetTextDatum(customer.is_company ? "company" : "individual");
-	values[2] =
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_deleted.data));
-	PG_RETURN_DATUM(HeapTupleGetDatum(
-		heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+	PG_RETURN_DATUM(result);
 }

@@ -39,12 +39,12 @@
  * plan cached while the log was small could scan it whole, at every call.
  */
 bool
-audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company,
+audit_lookup(AnonymizeState *state, Datum customer_id, bool *is_company,
 			 bool after_lock)
 {
 	Snapshot snapshot = RegisterSnapshot(after_lock ? GetTransactionSnapshot()
 													: GetActiveSnapshot());
-	Relation rel = table_open(plans->audit_relid, AccessShareLock);
+	Relation rel = table_open(state->audit_relid, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple   tuple;
@@ -52,7 +52,7 @@ audit_lookup(AnonymizePlans *plans, Datum customer_id, bool *is_company,
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, customer_id);
 	scan =
-		systable_beginscan(rel, plans->audit_index, true, snapshot, 1, &key);
+		systable_beginscan(rel, state->audit_index, true, snapshot, 1, &key);
 	tuple = systable_getnext(scan);
 	found = HeapTupleIsValid(tuple);
 	if (found)

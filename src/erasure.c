@@ -7,9 +7,11 @@
  *	  one; a batch of the request queue those for many, one statement per
  *	  rule for the whole batch.
  *
- * Unknown, already anonymized and blocked customers are left alone and
- * reported per customer.  Errors (privileges, a stale mapping, a failing
- * trigger) are thrown; the request queue then tries one customer at a time.
+ * Unknown, already anonymized, blocked and (for the queue) busy customers
+ * are left alone and reported per customer.  Errors (privileges, a stale
+ * mapping, a failing trigger, a failed verification, a row locked by
+ * another transaction) are thrown; the request queue then tries one
+ * customer at a time.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,11 +31,14 @@
 /* The customers of one call, sorted by id, and the statements for them. */
 typedef struct Batch
 {
+	AnonymizeState       *state;
+	const StatementPlans *statements;
 	CustomerErasure     **sorted;
 	int                   n;
-	bool                  one; /* $1 is a uuid, not a uuid[] */
-	const StatementPlans *statements;
 } Batch;
+
+/* A trigger that re-creates purged rows gets this many more purges. */
+#define MAX_PURGE_ROUNDS 4
 
 static int
 compare_customers(const void *a, const void *b)
@@ -59,15 +64,15 @@ find_customer(const Batch *batch, Datum customer_id)
 	return *found;
 }
 
-/* The customer of the last SPI result's row: its last column. */
+/* The customer of the last SPI result's row: its first column. */
 static CustomerErasure *
 row_customer(const Batch *batch, uint64 row)
 {
 	bool isnull;
 
-	return find_customer(
-		batch, SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-							 SPI_tuptable->tupdesc->natts, &isnull));
+	return find_customer(batch,
+						 SPI_getbinval(SPI_tuptable->vals[row],
+									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 static bool
@@ -78,6 +83,15 @@ row_bool(uint64 row, int column)
 		SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, &isnull));
 
 	return value && !isnull;
+}
+
+static int64
+row_int64(uint64 row, int column)
+{
+	bool isnull;
+
+	return DatumGetInt64(SPI_getbinval(
+		SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, &isnull));
 }
 
 /*
@@ -94,7 +108,7 @@ bind_values(const Batch *batch, Datum *values, bool *nulls, int n,
 	int   dims[1] = {n};
 	int   lbs[1] = {1};
 
-	if (batch->one)
+	if (!batch->statements->many)
 	{
 		*param = values[0];
 		*param_null = nulls[0] ? 'n' : ' ';
@@ -127,29 +141,64 @@ eligible_ids(const Batch *batch, int *n_eligible)
 	return param;
 }
 
+/*
+ * Customers that the queue could not lock: busy if they exist, unknown
+ * otherwise.
+ */
 static void
-execute_checked(SPIPlanPtr plan, Datum *values, const char *nulls,
-				int expected)
+find_busy_customers(Batch *batch, Datum ids)
 {
-	if (SPI_execute_plan(plan, values, nulls, false, 0) != expected)
-		elog(ERROR, "could not run an anonymize statement");
+	AnonymizeState *state = batch->state;
+
+	if (!batch->statements->many)
+	{
+		if (customer_exists(state, ids))
+			batch->sorted[0]->outcome = ERASURE_BUSY;
+		return;
+	}
+	if (run_as_owner(&state->mapping->customer, batch->statements->existing,
+					 &ids, NULL, InvalidSnapshot, InvalidSnapshot,
+					 true) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up customers");
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		CustomerErasure *customer = row_customer(batch, row);
+
+		if (customer->outcome == ERASURE_UNKNOWN_CUSTOMER)
+			customer->outcome = ERASURE_BUSY;
+	}
+}
+
+/* Rule 1: lock the customers; from here on nothing new refers to them. */
+static void
+lock_customers(Batch *batch)
+{
+	int    n;
+	Datum  ids = eligible_ids(batch, &n);
+	uint64 locked;
+
+	if (run_as_owner(&batch->state->mapping->customer,
+					 batch->statements->lock_customer, &ids, NULL,
+					 InvalidSnapshot, InvalidSnapshot, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock customers");
+	locked = SPI_processed;
+	for (int i = 0; i < batch->n; i++)
+		batch->sorted[i]->outcome = ERASURE_UNKNOWN_CUSTOMER;
+	for (uint64 row = 0; row < locked; row++)
+		row_customer(batch, row)->outcome = ERASURE_DONE;
+	if (batch->statements->nowait && locked < (uint64)batch->n)
+		find_busy_customers(batch, ids);
 }
 
 /* Rules 1 and 2, and the audit log: who can be anonymized now. */
 static void
-sort_out_customers(AnonymizePlans *plans, Batch *batch)
+sort_out_customers(Batch *batch)
 {
 	int       n;
-	Datum     ids = eligible_ids(batch, &n);
+	Datum     ids;
 	ListCell *cell;
 
-	/* Rule 1: lock the customers; from here on nothing new refers to them. */
-	execute_checked(batch->statements->lock_customer, &ids, NULL,
-					SPI_OK_SELECT);
-	for (int i = 0; i < batch->n; i++)
-		batch->sorted[i]->outcome = ERASURE_UNKNOWN_CUSTOMER;
-	for (uint64 row = 0; row < SPI_processed; row++)
-		row_customer(batch, row)->outcome = ERASURE_DONE;
+	lock_customers(batch);
 
 	/* A second erasure changes nothing. */
 	for (int i = 0; i < batch->n; i++)
@@ -157,8 +206,8 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 		CustomerErasure *customer = batch->sorted[i];
 
 		if (customer->outcome == ERASURE_DONE &&
-			audit_lookup(plans, customer->customer_id, &customer->is_company,
-						 true))
+			audit_lookup(batch->state, customer->customer_id,
+						 &customer->is_company, true))
 			customer->outcome = ERASURE_ALREADY_DONE;
 	}
 
@@ -166,7 +215,7 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 	ids = eligible_ids(batch, &n);
 	if (n == 0)
 		return;
-	foreach (cell, lock_blockers(plans, batch->statements, ids))
+	foreach (cell, lock_blockers(batch->state, batch->statements, ids))
 	{
 		Blocker         *blocker = lfirst(cell);
 		CustomerErasure *customer = find_customer(batch, blocker->customer_id);
@@ -176,52 +225,59 @@ sort_out_customers(AnonymizePlans *plans, Batch *batch)
 	}
 }
 
-/* Rule 3 for the eligible customers: one row per row deleted. */
+/*
+ * The queue locks every row it will change before changing any, without
+ * waiting: a row locked by a billing transaction fails the erasure with
+ * lock_not_available at once (the request stays pending, as busy) instead
+ * of waiting for it or deadlocking with it.
+ */
 static void
-purge_rows(Batch *batch, Datum ids)
+lock_rows_nowait(Batch *batch, Datum ids)
 {
-	bool isnull;
+	const Mapping *m = batch->state->mapping;
 
-	if (batch->statements->purge == NULL)
-		return;
-	if (execute_purge(batch->statements->purge, ids) != SPI_OK_SELECT)
-		elog(ERROR, "could not purge the rows of customers");
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		int rule = DatumGetInt32(SPI_getbinval(
-			SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
-
-		row_customer(batch, row)->rows_deleted[rule]++;
-	}
+	if (batch->statements->lock_address != NULL &&
+		run_as_owner(&m->address, batch->statements->lock_address, &ids, NULL,
+					 InvalidSnapshot, InvalidSnapshot, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock billing addresses");
+	for (int i = 0; i < m->n_purge_rules; i++)
+		if (run_as_owner(&m->purge_rules[i].relation,
+						 batch->statements->lock_purge[i], &ids, NULL,
+						 InvalidSnapshot, InvalidSnapshot,
+						 false) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the rows of purge rule \"%s\"",
+				 m->purge_rules[i].rule_name);
 }
 
-/* Rules 4 and 5 for the eligible customers (ids, n of them). */
+/*
+ * Rules 3 and 4 for the eligible customers (n of them).  values and nulls
+ * receive the parameters of the customer statements, for the verification.
+ */
 static void
-erase_personal_data(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
+erase_personal_data(Batch *batch, int n, Datum *values, char *nulls)
 {
-	Datum  values[3];
-	char   nulls[3] = {' ', ' ', ' '};
-	Datum *companies = palloc0(sizeof(Datum) * n);
-	bool  *company_nulls = palloc(sizeof(bool) * n);
-	int    k = 0;
+	const Mapping *m = batch->state->mapping;
+	Datum         *companies = palloc0(sizeof(Datum) * n);
+	bool          *company_nulls = palloc(sizeof(bool) * n);
+	int            k = 0;
 
-	values[0] = ids;
-	values[1] = CStringGetTextDatum(plans->mapping->placeholder);
+	values[1] = CStringGetTextDatum(m->placeholder);
+	nulls[0] = nulls[1] = ' ';
 
 	if (batch->statements->erase_address != NULL)
 	{
-		execute_checked(batch->statements->erase_address, values, nulls,
-						SPI_OK_UPDATE_RETURNING);
-		/* The company name of the first company address, if any. */
+		if (run_modifying(&m->address, batch->statements->erase_address,
+						  values, nulls) != SPI_OK_SELECT)
+			elog(ERROR, "could not erase billing addresses");
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
 			CustomerErasure *customer = row_customer(batch, row);
 
-			if (!customer->is_company && row_bool(row, 1))
+			if (row_bool(row, 2))
 			{
 				customer->is_company = true;
 				customer->company = SPI_getvalue(SPI_tuptable->vals[row],
-												 SPI_tuptable->tupdesc, 2);
+												 SPI_tuptable->tupdesc, 3);
 			}
 		}
 	}
@@ -240,10 +296,75 @@ erase_personal_data(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 	bind_values(batch, companies, company_nulls, n, TEXTOID, &values[2],
 				&nulls[2]);
 
-	execute_checked(batch->statements->erase_customer, values, nulls,
-					SPI_OK_UPDATE_RETURNING);
+	if (run_modifying(&m->customer, batch->statements->erase_customer, values,
+					  nulls) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not erase customers");
 	for (uint64 row = 0; row < SPI_processed; row++)
-		row_customer(batch, row)->is_company = row_bool(row, 1);
+		row_customer(batch, row)->is_company = row_bool(row, 2);
+}
+
+/* Rule 5 for one purge rule; counts the rows deleted per customer. */
+static void
+purge_rule(Batch *batch, int rule, Datum ids)
+{
+	const Rule *purge = &batch->state->mapping->purge_rules[rule];
+	int expected = batch->statements->many ? SPI_OK_SELECT : SPI_OK_DELETE;
+
+	if (run_modifying(&purge->relation, batch->statements->purge[rule], &ids,
+					  NULL) != expected)
+		elog(ERROR, "could not run purge rule \"%s\"", purge->rule_name);
+	if (!batch->statements->many)
+	{
+		batch->sorted[0]->rows_deleted[rule] += SPI_processed;
+		return;
+	}
+	for (uint64 row = 0; row < SPI_processed; row++)
+		row_customer(batch, row)->rows_deleted[rule] += row_int64(row, 2);
+}
+
+/*
+ * Rules 5 and 6 for the purge: every rule, then again every rule whose rows
+ * came back (a trigger of an earlier statement archived them), until none
+ * remains.
+ */
+static void
+purge_until_gone(Batch *batch, Datum ids)
+{
+	const Mapping *m = batch->state->mapping;
+	bool           remain = true;
+
+	for (int i = 0; i < m->n_purge_rules; i++)
+		purge_rule(batch, i, ids);
+	for (int round = 1; remain; round++)
+	{
+		remain = false;
+		for (int i = 0; i < m->n_purge_rules; i++)
+		{
+			if (!purged_rows_remain(&m->purge_rules[i],
+									batch->statements->verify_purge[i], ids))
+				continue;
+			if (round > MAX_PURGE_ROUNDS)
+				report_purged_rows_remain(&m->purge_rules[i]);
+			purge_rule(batch, i, ids);
+			remain = true;
+		}
+	}
+}
+
+/* Rule 6 for the erased columns; parameters as for rule 4. */
+static void
+verify_columns(Batch *batch, Datum *values, const char *nulls)
+{
+	const Mapping *m = batch->state->mapping;
+	const char **columns = palloc(sizeof(char *) * (m->n_address_columns + 8));
+	int          n;
+
+	n = verified_address_columns(m, columns);
+	check_columns_erased(&m->address, batch->statements->verify_address,
+						 values, nulls, columns, n);
+	n = verified_customer_columns(m, columns);
+	check_columns_erased(&m->customer, batch->statements->verify_customer,
+						 values, nulls, columns, n);
 }
 
 /* {"rule name": rows deleted, ...}, as in the audit log. */
@@ -261,16 +382,17 @@ append_rows_deleted(StringInfo json, const Mapping *m, const int64 *counts)
 	appendStringInfoChar(json, '}');
 }
 
-/* The audit rows of the anonymized customers (ids, n of them). */
+/* Rule 7: the audit rows of the anonymized customers (ids, n of them). */
 static void
-audit_customers(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
+audit_customers(Batch *batch, Datum ids, int n)
 {
-	Datum *kinds = palloc(sizeof(Datum) * n);
-	Datum *rows = palloc(sizeof(Datum) * n);
-	bool  *no_nulls = palloc0(sizeof(bool) * n);
-	Datum  values[4];
-	char   nulls[4] = {' ', ' ', ' ', ' '};
-	int    k = 0;
+	AnonymizeState *state = batch->state;
+	Datum          *kinds = palloc(sizeof(Datum) * n);
+	Datum          *rows = palloc(sizeof(Datum) * n);
+	bool           *no_nulls = palloc0(sizeof(bool) * n);
+	Datum           values[4];
+	char            nulls[4] = {' ', ' ', ' ', ' '};
+	int             k = 0;
 
 	for (int i = 0; i < batch->n; i++)
 	{
@@ -280,7 +402,7 @@ audit_customers(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 		if (customer->outcome != ERASURE_DONE)
 			continue;
 		initStringInfo(&json);
-		append_rows_deleted(&json, plans->mapping, customer->rows_deleted);
+		append_rows_deleted(&json, state->mapping, customer->rows_deleted);
 		kinds[k] = CStringGetTextDatum(customer->is_company ? "company"
 															: "individual");
 		rows[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
@@ -291,7 +413,7 @@ audit_customers(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	bind_values(batch, kinds, no_nulls, n, TEXTOID, &values[2], &nulls[2]);
 	bind_values(batch, rows, no_nulls, n, JSONBOID, &values[3], &nulls[3]);
-	if (execute_as_owner(plans->extension_owner,
+	if (execute_as_owner(state->extension_owner,
 						 batch->statements->audit_insert, values, nulls,
 						 false) != SPI_OK_INSERT)
 		elog(ERROR, "could not write anonymize.audit_log");
@@ -299,19 +421,24 @@ audit_customers(AnonymizePlans *plans, Batch *batch, Datum ids, int n)
 
 /*
  * Anonymizes every eligible customer of customers[0 .. n-1] in the current
- * transaction and sets each one's outcome.  The caller is connected to SPI;
- * what is allocated for the customers lives in the current memory context.
+ * transaction, with the statements of the mode, and sets each one's
+ * outcome.  The caller is connected to SPI and holds the state; what is
+ * allocated for the customers lives in the current memory context.
  */
 void
-erase_customers(CustomerErasure *customers, int n)
+erase_customers(AnonymizeState *state, StatementMode mode,
+				CustomerErasure *customers, int n)
 {
-	AnonymizePlans *plans = get_plans();
-	Batch           batch = {palloc(sizeof(CustomerErasure *) * n), n, n == 1,
-                   n == 1 ? &plans->one : &plans->many};
-	Datum           ids;
-	int             n_eligible;
+	Batch batch = {state, get_statements(state, mode),
+				   palloc(sizeof(CustomerErasure *) * n), n};
+	Datum ids;
+	int   n_eligible;
+	Datum values[3];
+	char  nulls[3];
 
-	check_rows_visible(plans);
+	Assert(n == 1 || batch.statements->many);
+	check_rows_visible(state);
+	check_caller_privileges(state, false);
 	for (int i = 0; i < n; i++)
 	{
 		customers[i].outcome = ERASURE_DONE; /* until found otherwise */
@@ -319,16 +446,21 @@ erase_customers(CustomerErasure *customers, int n)
 		customers[i].company = NULL;
 		customers[i].blockers = NIL;
 		customers[i].rows_deleted =
-			palloc0(sizeof(int64) * Max(plans->mapping->n_purge_rules, 1));
+			palloc0(sizeof(int64) * Max(state->mapping->n_purge_rules, 1));
 		batch.sorted[i] = &customers[i];
 	}
 	qsort(batch.sorted, n, sizeof(CustomerErasure *), compare_customers);
 
-	sort_out_customers(plans, &batch);
+	sort_out_customers(&batch);
 	ids = eligible_ids(&batch, &n_eligible);
 	if (n_eligible == 0)
 		return;
-	purge_rows(&batch, ids);
-	erase_personal_data(plans, &batch, ids, n_eligible);
-	audit_customers(plans, &batch, ids, n_eligible);
+	check_caller_privileges(state, true);
+	if (batch.statements->nowait)
+		lock_rows_nowait(&batch, ids);
+	values[0] = ids;
+	erase_personal_data(&batch, n_eligible, values, nulls);
+	purge_until_gone(&batch, ids);
+	verify_columns(&batch, values, nulls);
+	audit_customers(&batch, ids, n_eligible);
 }

@@ -4,7 +4,7 @@
  *	  The erasure rules, in one place: the SQL text of every statement that
  *	  anonymize runs, built from the mapping.
  *
- * The rules, as applied by anonymize_customer() in this order:
+ * The rules, as erasure.c applies them in this order:
  *
  *	1. Lock the customer row FOR UPDATE.  This also holds off concurrent
  *	   inserts that reference it (their foreign key check takes FOR KEY SHARE).
@@ -13,23 +13,34 @@
  *	   amounts do not sum to zero refuses the anonymization.  The customer's
  *	   rows of those relations are locked FOR SHARE, so nothing can turn into
  *	   a blocker before the transaction ends.
- *	3. Purge: delete the customer's rows of every purge rule (sent emails,
- *	   activity, webhook notifications, subscriptions still 'initialized').
- *	4. Billing address: first name, last name and phone are erased.  A
+ *	3. Billing address: first name, last name and phone are erased.  A
  *	   company (the company column holds a non-blank character) keeps its
  *	   address; an individual loses every address column but the country.
- *	5. Customer: the email is erased; the name becomes the company name for
+ *	4. Customer: the email is erased; the name becomes the company name for
  *	   a company and is erased for an individual.
- *	6. Audit: one row in anonymize.audit_log, which also marks the customer
+ *	5. Purge: delete the customer's rows of every purge rule (sent emails,
+ *	   activity, webhook notifications, subscriptions still 'initialized').
+ *	   It comes after the rewrites, so that rows which triggers of the
+ *	   rewrites create in purged relations (a history of old names, say) go
+ *	   too.
+ *	6. Verify: no purged relation holds a row of the customer any more
+ *	   (a trigger of the purge may have archived rows into another purged
+ *	   relation: those are purged again), and every erased column holds
+ *	   NULL, the placeholder or, for the name of a company, its company name.
+ *	   Otherwise the erasure fails and changes nothing (verify.c).
+ *	7. Audit: one row in anonymize.audit_log, which also marks the customer
  *	   as anonymized, so that a second call changes nothing (audit.c).
  *
  * "Erased" means NULL, or the configured placeholder for a NOT NULL column.
  *
  * Each statement comes in two forms: for one customer ($1 is its uuid) and
- * for many at once ($1 is a uuid[]; used by the request queue, one
- * statement per rule per batch).  Both return the customer id of every row
- * as their last column, and one row per row they touch: erasure.c counts
- * and sums, so no statement needs an aggregate.
+ * for many at once ($1 is a uuid[]; used by the request queue).  A statement
+ * touches one relation, so that it can run as that relation's owner
+ * (security.c).  No statement returns a row per row it touches: counts come
+ * from SPI_processed or from aggregates per customer, so the memory of a
+ * call does not grow with the customer's history.  The request queue never
+ * waits for a row lock: it locks customers SKIP LOCKED and every other row
+ * NOWAIT, before changing anything, in this order.
  *
  * Every identifier is quoted, the customer id is always the parameter $1,
  * and every function and operator is schema-qualified, so that objects
@@ -46,7 +57,7 @@
 
 #include "anonymize.h"
 
-/* Parameter holding the placeholder in the erase statements. */
+/* Parameter holding the placeholder in the erase and verify statements. */
 #define PLACEHOLDER_PARAM "$2"
 
 /* True for the billing address of a company, on the row aliased "t". */
@@ -64,6 +75,25 @@ static const char *
 erased_value(const ErasedColumn *column)
 {
 	return column->not_null ? PLACEHOLDER_PARAM : "NULL";
+}
+
+/* The erased value as text, to compare a column with. */
+static const char *
+erased_text(const ErasedColumn *column)
+{
+	return column->not_null ? PLACEHOLDER_PARAM : "NULL::pg_catalog.text";
+}
+
+/* True when the column of row "t" holds its erased value. */
+static void
+append_is_erased(StringInfo sql, const ErasedColumn *column)
+{
+	if (column->not_null)
+		appendStringInfo(sql,
+						 "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) %s",
+						 quote_identifier(column->name), PLACEHOLDER_PARAM);
+	else
+		appendStringInfo(sql, "t.%s IS NULL", quote_identifier(column->name));
 }
 
 static void
@@ -111,13 +141,6 @@ append_key_match(StringInfo sql, const MappedRelation *rel, bool many)
 					 quote_identifier(rel->key_column));
 }
 
-/* The last output column: the customer id of the row "t". */
-static void
-append_key_output(StringInfo sql, const MappedRelation *rel)
-{
-	appendStringInfo(sql, ", t.%s", quote_identifier(rel->key_column));
-}
-
 /*
  * A rule's expression, evaluated on the row "t".  The newline ends a
  * trailing "--" comment before the closing parenthesis.
@@ -126,6 +149,19 @@ static void
 append_expression(StringInfo sql, const char *expression)
 {
 	appendStringInfo(sql, "(%s\n)", expression);
+}
+
+/* The rows of the customer (or customers) that a rule covers. */
+static void
+append_rule_rows(StringInfo sql, const Rule *rule, bool many)
+{
+	append_relation(sql, &rule->relation);
+	append_key_match(sql, &rule->relation, many);
+	if (rule->expression != NULL && rule->kind == RULE_PURGE)
+	{
+		appendStringInfoString(sql, " AND ");
+		append_expression(sql, rule->expression);
+	}
 }
 
 char *
@@ -140,106 +176,119 @@ customer_exists_sql(const Mapping *m)
 	return sql.data;
 }
 
-/* Rule 1.  Many customers are locked in the order of their ids. */
+/* The ids among $1 (a uuid[]) that are customers. */
 char *
-lock_customer_sql(const Mapping *m, bool many)
+existing_customers_sql(const Mapping *m)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT 1");
-	append_key_output(&sql, &m->customer);
-	appendStringInfoString(&sql, " FROM ");
+	appendStringInfo(&sql, "SELECT t.%s FROM ",
+					 quote_identifier(m->customer.key_column));
+	append_relation(&sql, &m->customer);
+	append_key_match(&sql, &m->customer, true);
+	return sql.data;
+}
+
+/*
+ * Rule 1: returns the id of every customer locked.  Many customers are
+ * locked in the order of their ids; without waiting, a customer locked by
+ * another transaction is skipped.
+ */
+char *
+lock_customer_sql(const Mapping *m, bool many, bool nowait)
+{
+	StringInfoData sql;
+	const char    *key = quote_identifier(m->customer.key_column);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT t.%s FROM ", key);
 	append_relation(&sql, &m->customer);
 	append_key_match(&sql, &m->customer, many);
 	if (many)
-		appendStringInfo(&sql, " ORDER BY t.%s",
-						 quote_identifier(m->customer.key_column));
+		appendStringInfo(&sql, " ORDER BY t.%s", key);
 	appendStringInfoString(&sql, " FOR UPDATE OF t");
+	if (nowait)
+		appendStringInfoString(&sql, " SKIP LOCKED");
 	return sql.data;
 }
 
 /*
- * Rule 2: one row per row of the customer in the relation of a blocker or
- * a balance rule: (rule index, blocks, amount, customer id), with "blocks"
- * the condition of a blocker rule and "amount" that of a balance rule.
- * With lock_rows, every such row is locked FOR SHARE, not only the blocking
- * ones: a row that does not block yet could be updated into one.  NULL when
- * there are no such rules.
+ * Rule 2 for one blocker or balance rule: one row (customer id, rows,
+ * amount) per customer that the rule holds back.  A blocker rule holds back
+ * a customer with a row whose condition is true; rows counts those rows.  A
+ * balance rule holds back a customer whose amounts do not sum to zero;
+ * rows counts all its rows and amount is the sum.  With lock_rows, every
+ * row of the customer in the relation is locked FOR SHARE, not only the
+ * blocking ones: a row that does not block yet could be updated into one.
  */
 char *
-blockers_sql(const Mapping *m, bool lock_rows, bool many)
+blocker_sql(const Rule *rule, bool lock_rows, bool many, bool nowait)
+{
+	StringInfoData sql;
+	bool           balance = (rule->kind == RULE_BALANCE);
+
+	initStringInfo(&sql);
+	appendStringInfoString(
+		&sql, balance ? "SELECT b.key, pg_catalog.count(*), "
+						"pg_catalog.sum(b.value)"
+					  : "SELECT b.key, pg_catalog.count(*) FILTER (WHERE "
+						"b.value), NULL::pg_catalog.numeric");
+	appendStringInfo(&sql, " FROM (SELECT t.%s AS key, ",
+					 quote_identifier(rule->relation.key_column));
+	append_expression(&sql, rule->expression);
+	appendStringInfoString(&sql, balance
+									 ? "::pg_catalog.numeric AS value FROM "
+									 : " AS value FROM ");
+	append_rule_rows(&sql, rule, many);
+	if (lock_rows)
+		appendStringInfoString(&sql, nowait ? " FOR SHARE OF t NOWAIT"
+											: " FOR SHARE OF t");
+	appendStringInfoString(
+		&sql, balance ? ") b GROUP BY b.key HAVING "
+						"COALESCE(pg_catalog.sum(b.value), 0) "
+						"OPERATOR(pg_catalog.<>) 0"
+					  : ") b GROUP BY b.key HAVING pg_catalog.count(*) "
+						"FILTER (WHERE b.value) OPERATOR(pg_catalog.>) 0");
+	return sql.data;
+}
+
+/* The rows of a relation locked FOR UPDATE NOWAIT; returns their count. */
+static char *
+lock_rows_nowait_sql(const Rule *rule, bool many)
 {
 	StringInfoData sql;
 
-	if (m->n_blocker_rules == 0)
-		return NULL;
-
 	initStringInfo(&sql);
-	for (int i = 0; i < m->n_blocker_rules; i++)
-	{
-		const Rule *rule = &m->blocker_rules[i];
-
-		appendStringInfo(
-			&sql,
-			rule->kind == RULE_BALANCE
-				? "%sSELECT %d, NULL::pg_catalog.bool, "
-				  "b.value::pg_catalog.numeric, b.key"
-				: "%sSELECT %d, b.value, NULL::pg_catalog.numeric, "
-				  "b.key",
-			i > 0 ? " UNION ALL " : "", i);
-		appendStringInfoString(&sql, " FROM (SELECT ");
-		append_expression(&sql, rule->expression);
-		appendStringInfo(&sql, " AS value, t.%s AS key FROM ",
-						 quote_identifier(rule->relation.key_column));
-		append_relation(&sql, &rule->relation);
-		append_key_match(&sql, &rule->relation, many);
-		if (lock_rows)
-			appendStringInfoString(&sql, " FOR SHARE OF t");
-		appendStringInfoString(&sql, ") b");
-	}
+	appendStringInfoString(&sql,
+						   "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ");
+	append_rule_rows(&sql, rule, many);
+	appendStringInfoString(&sql, " FOR UPDATE OF t NOWAIT) s");
 	return sql.data;
 }
 
-/*
- * Rule 3: every purge rule in one statement, returning (rule index,
- * customer id) for every row deleted.  NULL when there is nothing to purge.
- */
+/* The queue's lock of the address rows; NULL when on the customer row. */
 char *
-purge_sql(const Mapping *m, bool many)
+lock_address_sql(const Mapping *m, bool many)
 {
-	StringInfoData sql;
+	Rule rule = {.kind = RULE_PURGE, .relation = m->address};
 
-	if (m->n_purge_rules == 0)
-		return NULL;
+	return m->address_on_customer ? NULL : lock_rows_nowait_sql(&rule, many);
+}
 
-	initStringInfo(&sql);
-	for (int i = 0; i < m->n_purge_rules; i++)
-	{
-		const Rule *rule = &m->purge_rules[i];
-
-		appendStringInfo(&sql, "%s p%d AS (DELETE FROM ",
-						 i == 0 ? "WITH" : ",", i);
-		append_relation(&sql, &rule->relation);
-		append_key_match(&sql, &rule->relation, many);
-		if (rule->expression)
-		{
-			appendStringInfoString(&sql, " AND ");
-			append_expression(&sql, rule->expression);
-		}
-		appendStringInfo(&sql, " RETURNING t.%s AS key)",
-						 quote_identifier(rule->relation.key_column));
-	}
-	for (int i = 0; i < m->n_purge_rules; i++)
-		appendStringInfo(&sql, "%s SELECT %d, p%d.key FROM p%d",
-						 i == 0 ? "" : " UNION ALL", i, i, i);
-	return sql.data;
+/* The queue's lock of the rows that a purge rule deletes. */
+char *
+lock_purge_sql(const Rule *rule, bool many)
+{
+	return lock_rows_nowait_sql(rule, many);
 }
 
 /*
- * Rule 4, when the billing address has a relation of its own.  Returns
- * (is_company, company) per address row; decided on the row as updated, so
- * a concurrent change of the address is seen, never overwritten blindly.
+ * Rule 3, when the billing address has a relation of its own.  Returns one
+ * row per customer: (customer id, is_company, company name), decided on the
+ * rows as updated, so a concurrent change of the address is seen, never
+ * overwritten blindly.  A customer with several company addresses gets the
+ * least company name.
  */
 char *
 erase_address_sql(const Mapping *m, bool many)
@@ -251,24 +300,28 @@ erase_address_sql(const Mapping *m, bool many)
 		return NULL;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "UPDATE ");
+	appendStringInfoString(&sql, "WITH u AS (UPDATE ");
 	append_relation(&sql, &m->address);
 	appendStringInfoString(&sql, " SET ");
 	append_erase_address(&sql, m, &first);
 	append_key_match(&sql, &m->address, many);
-	appendStringInfoString(&sql, " RETURNING ");
+	appendStringInfo(&sql, " RETURNING t.%s AS key, ",
+					 quote_identifier(m->address.key_column));
 	append_is_company(&sql, m);
-	appendStringInfo(&sql, ", t.%s::pg_catalog.text",
+	appendStringInfo(&sql,
+					 " AS is_company, t.%s::pg_catalog.text AS company)"
+					 " SELECT u.key, pg_catalog.bool_or(u.is_company),"
+					 " pg_catalog.min(u.company) FILTER (WHERE u.is_company)"
+					 " FROM u GROUP BY u.key",
 					 quote_identifier(m->company_column));
-	append_key_output(&sql, &m->address);
 	return sql.data;
 }
 
 /*
- * Rule 5, and rule 4 too when the address sits on the customer relation.
- * Returns (is_company, customer id).  $3 is the company name found by rule
- * 4, or NULL; in the many form, a text[] of them in the order of the ids in
- * $1.
+ * Rule 4, and rule 3 too when the address sits on the customer relation.
+ * Returns (customer id, is_company) per customer.  $3 is the company name
+ * found by rule 3, or NULL; in the many form, a text[] of them in the order
+ * of the ids in $1.
  */
 char *
 erase_customer_sql(const Mapping *m, bool many)
@@ -305,17 +358,201 @@ erase_customer_sql(const Mapping *m, bool many)
 	if (m->address_on_customer || !many)
 		append_key_match(&sql, &m->customer, many);
 
-	appendStringInfoString(&sql, " RETURNING ");
+	appendStringInfo(&sql, " RETURNING t.%s, ",
+					 quote_identifier(m->customer.key_column));
 	if (m->address_on_customer)
 		append_is_company(&sql, m);
 	else
 		appendStringInfoString(&sql, many ? "c.company IS NOT NULL"
 										  : "$3 IS NOT NULL");
-	append_key_output(&sql, &m->customer);
 	return sql.data;
 }
 
-/* $2 the role, $3 the kind, $4 rows deleted; arrays in the many form. */
+/*
+ * Rule 5 for one purge rule.  For one customer a plain DELETE (SPI counts
+ * the rows); for many, one row (customer id, rows deleted) per customer.
+ */
+char *
+purge_sql(const Rule *rule, bool many)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	if (many)
+		appendStringInfoString(&sql, "WITH d AS (");
+	appendStringInfoString(&sql, "DELETE FROM ");
+	append_rule_rows(&sql, rule, many);
+	if (many)
+		appendStringInfo(&sql,
+						 " RETURNING t.%s AS key) SELECT d.key,"
+						 " pg_catalog.count(*) FROM d GROUP BY d.key",
+						 quote_identifier(rule->relation.key_column));
+	return sql.data;
+}
+
+/* Rule 6 for one purge rule: true while a row it covers remains. */
+char *
+verify_purge_sql(const Rule *rule, bool many)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT EXISTS (SELECT 1 FROM ");
+	append_rule_rows(&sql, rule, many);
+	appendStringInfoChar(&sql, ')');
+	return sql.data;
+}
+
+/* ", count(*) FILTER (WHERE NOT erased)" for one column; its name. */
+static void
+append_unerased_count(StringInfo sql, const ErasedColumn *column,
+					  const Mapping *m, bool individual_only,
+					  const char **names, int *n)
+{
+	appendStringInfoString(sql, *n == 0 ? "pg_catalog.count(*) FILTER (WHERE "
+										: ", pg_catalog.count(*) FILTER "
+										  "(WHERE ");
+	if (individual_only)
+	{
+		appendStringInfoString(sql, "NOT ");
+		append_is_company(sql, m);
+		appendStringInfoString(sql, " AND ");
+	}
+	appendStringInfoString(sql, "NOT (");
+	append_is_erased(sql, column);
+	appendStringInfoString(sql, "))");
+	if (names != NULL)
+		names[*n] = column->name;
+	(*n)++;
+}
+
+/* The counts of unerased address columns, in the order of their names. */
+static int
+append_unerased_address(StringInfo sql, const Mapping *m, const char **names,
+						int n)
+{
+	append_unerased_count(sql, &m->first_name, m, false, names, &n);
+	append_unerased_count(sql, &m->last_name, m, false, names, &n);
+	append_unerased_count(sql, &m->phone, m, false, names, &n);
+	for (int i = 0; i < m->n_address_columns; i++)
+		append_unerased_count(sql, &m->address_columns[i], m, true, names, &n);
+	return n;
+}
+
+/*
+ * Rule 6 for the address relation of its own: one row, the number of the
+ * customers' address rows in which each erased column still holds data.
+ * NULL when the address is on the customer relation.
+ */
+char *
+verify_address_sql(const Mapping *m, bool many)
+{
+	StringInfoData sql;
+
+	if (m->address_on_customer)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	append_unerased_address(&sql, m, NULL, 0);
+	appendStringInfoString(&sql, " FROM ");
+	append_relation(&sql, &m->address);
+	append_key_match(&sql, &m->address, many);
+	return sql.data;
+}
+
+/* The columns counted by verify_address_sql(), in order; their number. */
+int
+verified_address_columns(const Mapping *m, const char **names)
+{
+	StringInfoData ignored;
+	int            n;
+
+	initStringInfo(&ignored);
+	n = append_unerased_address(&ignored, m, names, 0);
+	pfree(ignored.data);
+	return n;
+}
+
+/* The name a customer has after rule 4, as text. */
+static void
+append_erased_name(StringInfo sql, const Mapping *m, bool many)
+{
+	if (m->address_on_customer)
+	{
+		appendStringInfoString(sql, "CASE WHEN ");
+		append_is_company(sql, m);
+		appendStringInfo(sql, " THEN t.%s::pg_catalog.text ELSE %s END",
+						 quote_identifier(m->company_column),
+						 erased_text(&m->name));
+	}
+	else
+		appendStringInfo(sql, "COALESCE(%s, %s)", many ? "c.company" : "$3",
+						 erased_text(&m->name));
+}
+
+static int
+append_unerased_customer(StringInfo sql, const Mapping *m, bool many,
+						 const char **names)
+{
+	int n = 0;
+
+	append_unerased_count(sql, &m->email, m, false, names, &n);
+	appendStringInfo(sql,
+					 ", pg_catalog.count(*) FILTER (WHERE t.%s::pg_catalog."
+					 "text IS DISTINCT FROM ",
+					 quote_identifier(m->name.name));
+	append_erased_name(sql, m, many);
+	appendStringInfoChar(sql, ')');
+	if (names != NULL)
+		names[n] = m->name.name;
+	n++;
+	if (m->address_on_customer)
+		n = append_unerased_address(sql, m, names, n);
+	return n;
+}
+
+/*
+ * Rule 6 for the customer relation: one row, the number of customers in
+ * which each erased column still holds data; parameters as for rule 4.
+ */
+char *
+verify_customer_sql(const Mapping *m, bool many)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	append_unerased_customer(&sql, m, many, NULL);
+	appendStringInfoString(&sql, " FROM ");
+	append_relation(&sql, &m->customer);
+	if (many && !m->address_on_customer)
+		appendStringInfo(&sql,
+						 ", ROWS FROM (pg_catalog.unnest($1),"
+						 " pg_catalog.unnest($3)) AS c (key, company)"
+						 " WHERE t.%s OPERATOR(pg_catalog.=) c.key",
+						 quote_identifier(m->customer.key_column));
+	else
+		append_key_match(&sql, &m->customer, many);
+	return sql.data;
+}
+
+/* The columns counted by verify_customer_sql(), in order; their number. */
+int
+verified_customer_columns(const Mapping *m, const char **names)
+{
+	StringInfoData ignored;
+	int            n;
+
+	initStringInfo(&ignored);
+	n = append_unerased_customer(&ignored, m, false, names);
+	pfree(ignored.data);
+	return n;
+}
+
+/*
+ * Rule 7.  $2 the role, $3 the kind, $4 rows deleted; arrays in the many
+ * form.
+ */
 char *
 audit_insert_sql(bool many)
 {

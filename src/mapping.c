@@ -14,11 +14,15 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -52,6 +56,52 @@ result_text(int row, int n)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, n);
 }
 
+/* A table of the extension itself, in schema anonymize. */
+Oid
+extension_table_oid(const char *name)
+{
+	Oid relid = get_relname_relid(name, get_namespace_oid("anonymize", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation \"anonymize.%s\" does not exist", name);
+	return relid;
+}
+
+/*
+ * Errors out unless a relation may be mapped: a table of the application.
+ * A temporary table exists for one session only, and the extension's own
+ * tables (its mapping, the audit log, the request queue) are no personal
+ * data to erase: purging them would delete the proof of erasures.
+ */
+static void
+check_mappable(Oid relid, const char *schema, const char *name)
+{
+	char relkind = get_rel_relkind(relid);
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s.%s\" is not a table", schema, name),
+			 errdetail("The anonymize mapping can only refer to tables.")));
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot map temporary table \"%s.%s\"", schema, name),
+				 errdetail("A temporary table belongs to one session; the "
+						   "mapping is shared by all sessions.")));
+	if (getExtensionOfObject(RelationRelationId, relid) ==
+			get_extension_oid("anonymize", true) ||
+		strcmp(schema, "anonymize") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot map table \"%s.%s\" of extension anonymize",
+						schema, name),
+				 errdetail("The extension's own tables hold its mapping, the "
+						   "audit log and the erasure requests, which "
+						   "anonymization must not change.")));
+}
+
 /* Looks a mapped relation up by name; errors out when it is gone. */
 Oid
 resolve_mapped_relation(const char *schema, const char *name)
@@ -59,7 +109,6 @@ resolve_mapped_relation(const char *schema, const char *name)
 	Oid nspid = get_namespace_oid(schema, true);
 	Oid relid =
 		OidIsValid(nspid) ? get_relname_relid(name, nspid) : InvalidOid;
-	char relkind;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -68,14 +117,7 @@ resolve_mapped_relation(const char *schema, const char *name)
 				 errdetail("The anonymize mapping refers to it."),
 				 errhint("Restore the relation or change the mapping with the "
 						 "anonymize.set_* functions.")));
-
-	relkind = get_rel_relkind(relid);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-			 errmsg("\"%s.%s\" is not a table", schema, name),
-			 errdetail("The anonymize mapping can only refer to tables.")));
+	check_mappable(relid, schema, name);
 	return relid;
 }
 
@@ -111,6 +153,7 @@ resolve_relation(MappedRelation *rel, char *schema, char *name,
 	rel->name = name;
 	rel->key_column = key_column;
 	rel->relid = resolve_mapped_relation(schema, name);
+	rel->owner = relation_owner(rel->relid);
 	check_key_column(rel->relid, key_column);
 }
 
@@ -255,6 +298,95 @@ read_rules(Mapping *m, MemoryContext cxt)
 	MemoryContextSwitchTo(spi_cxt);
 }
 
+/* True when an unconditional purge rule deletes every row of the relation. */
+static bool
+wholly_purged(const Mapping *m, Oid relid)
+{
+	for (int i = 0; i < m->n_purge_rules; i++)
+		if (m->purge_rules[i].relation.relid == relid &&
+			m->purge_rules[i].expression == NULL)
+			return true;
+	return false;
+}
+
+static const char *
+delete_action_name(char action)
+{
+	switch (action)
+	{
+		case FKCONSTR_ACTION_CASCADE:
+			return "CASCADE";
+		case FKCONSTR_ACTION_SETNULL:
+			return "SET NULL";
+		case FKCONSTR_ACTION_SETDEFAULT:
+			return "SET DEFAULT";
+		default:
+			return NULL;
+	}
+}
+
+/* Errors out if the rule's purge would cascade along this foreign key. */
+static void
+check_cascade(const Mapping *m, const Rule *rule, Form_pg_constraint fk)
+{
+	const char *action = delete_action_name(fk->confdeltype);
+	char       *child_schema;
+	char       *child_name;
+
+	if (action == NULL || fk->confrelid != rule->relation.relid ||
+		wholly_purged(m, fk->conrelid))
+		return;
+	child_schema = get_namespace_name(get_rel_namespace(fk->conrelid));
+	child_name = get_rel_name(fk->conrelid);
+	ereport(ERROR,
+			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+			 errmsg("purge rule \"%s\" would cascade into relation "
+					"\"%s.%s\"",
+					rule->rule_name, child_schema, child_name),
+			 errdetail("Foreign key \"%s\" of relation \"%s.%s\" is ON "
+					   "DELETE %s: deleting rows of \"%s.%s\" would delete "
+					   "or change rows of \"%s.%s\", which no purge rule "
+					   "deletes as a whole.",
+					   NameStr(fk->conname), child_schema, child_name, action,
+					   rule->relation.schema, rule->relation.name,
+					   child_schema, child_name),
+			 errhint("Make the foreign key ON DELETE RESTRICT or NO ACTION, "
+					 "or drop the purge rule with anonymize.drop_rule().")));
+}
+
+/*
+ * Errors out if deleting the rows of a purge rule would, through a foreign
+ * key ON DELETE CASCADE, SET NULL or SET DEFAULT, delete or change rows of
+ * a relation that no purge rule deletes as a whole: an invoice billed for a
+ * subscription still being configured must not go with it.  Checked when a
+ * purge rule is set and whenever the plans are built, since the schema can
+ * change later.
+ */
+void
+check_purge_cascades(const Mapping *m)
+{
+	Relation    rel;
+	SysScanDesc scan;
+	HeapTuple   tuple;
+
+	if (m->n_purge_rules == 0)
+		return;
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_constraint fk = (Form_pg_constraint)GETSTRUCT(tuple);
+
+		/* Foreign keys of partitions are clones of their parent's. */
+		if (fk->contype != CONSTRAINT_FOREIGN || OidIsValid(fk->conparentid))
+			continue;
+		for (int i = 0; i < m->n_purge_rules; i++)
+			check_cascade(m, &m->purge_rules[i], fk);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
 /*
  * Reads and resolves the whole mapping into the current memory context.
  * The caller is connected to SPI.  Errors out, naming the entry, when a
@@ -280,5 +412,6 @@ load_mapping(void)
 		check_rule_expression(&m->purge_rules[i]);
 	for (int i = 0; i < m->n_blocker_rules; i++)
 		check_rule_expression(&m->blocker_rules[i]);
+	check_purge_cascades(m);
 	return m;
 }

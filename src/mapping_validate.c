@@ -22,11 +22,13 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "anonymize.h"
 
 PG_FUNCTION_INFO_V1(anonymize_check_relation);
+PG_FUNCTION_INFO_V1(anonymize_check_mapping);
 
 /* Errors out unless the current user has the privileges of the owner. */
 void
@@ -186,8 +188,7 @@ check_rule_expression(const Rule *rule)
 	sql = psprintf("SELECT (%s\n) FROM %s t LIMIT 0", rule->expression,
 				   quote_qualified_identifier(rule->relation.schema,
 											  rule->relation.name));
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not check expression \"%s\"", rule->expression);
+	run_expression_check_as_owner(rule->relation.owner, sql);
 	type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
 
 	if (rule->kind == RULE_BALANCE)
@@ -229,6 +230,7 @@ anonymize_check_relation(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("relation with OID %u does not exist", relid)));
 	resolve_mapped_relation(rule.relation.schema, rule.relation.name);
+	rule.relation.owner = relation_owner(relid);
 	check_key_column(relid, NameStr(*PG_GETARG_NAME(1)));
 
 	if (!PG_ARGISNULL(2))
@@ -267,5 +269,27 @@ anonymize_check_relation(PG_FUNCTION_ARGS)
 		check_rule_expression(&rule);
 		SPI_finish();
 	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * anonymize.check_mapping(): reads and checks the whole mapping as the plans
+ * would be built from it, within the caller's transaction; set_purge_rule()
+ * calls it after its change, so that a rule whose purge would cascade into
+ * relations it does not cover is refused at once.
+ */
+Datum
+anonymize_check_mapping(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = AllocSetContextCreate(
+		CurrentMemoryContext, "anonymize mapping check", ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	check_extension_owner();
+	SPI_connect();
+	load_mapping();
+	SPI_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();
 }

@@ -1,59 +1,61 @@
 /*-------------------------------------------------------------------------
  *
  * plan_cache.c
- *	  The per-backend cache of prepared plans, built from the mapping once
- *	  and kept until the mapping or a mapped relation changes.
+ *	  The per-backend state: the mapping and the prepared plans built from
+ *	  it, kept until the mapping or a mapped relation changes.
  *
  * A relcache invalidation of a configuration table (sent by the trigger
- * anonymize.mapping_changed() on every change of the mapping, in every
- * backend at commit) or of a mapped relation (ALTER, RENAME, DROP) marks the
- * cache stale; the next call reloads the mapping and prepares the plans
- * again.  So a stale mapping is reported by name and a repaired one works
- * again without reconnecting.
+ * anonymize.mapping_changed() on every change of the mapping, from any
+ * source, logical replication included) or of a mapped relation (ALTER,
+ * RENAME, DROP) marks the state stale; the next call builds a new one.  So a
+ * stale mapping is reported by name and a repaired one works again without
+ * reconnecting.
+ *
+ * Every SQL call acquires the state once and releases it at its end.  A
+ * state that goes stale while a call uses it (a trigger changed the mapping,
+ * autovacuum analyzed a table) stays intact until its last user releases
+ * it: nothing a call reads is freed under it.  Such a retired state is
+ * freed by the next acquire_state() that finds it unused.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "access/htup_details.h"
-#include "access/table.h"
-#include "catalog/pg_class.h"
 #include "utils/inval.h"
-#include "utils/relcache.h"
-#include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
 
 #include "anonymize.h"
 
 PG_FUNCTION_INFO_V1(anonymize_mapping_changed);
 
-static AnonymizePlans *cached_plans = NULL;
-static MemoryContext   plan_context = NULL;
-static bool            plans_valid = false;
-
-/* OIDs whose invalidation makes the plans stale. */
-static Oid *watched_relids = NULL;
-static int  n_watched_relids = 0;
+static AnonymizeState *current_state = NULL;
+static bool            current_state_valid = false;
+static AnonymizeState *retired_states = NULL;
 
 static void
 plan_cache_invalidate(Datum arg, Oid relid)
 {
-	if (!plans_valid)
+	if (!current_state_valid)
 		return;
 	if (!OidIsValid(relid))
 	{
-		plans_valid = false;
+		current_state_valid = false;
 		return;
 	}
-	for (int i = 0; i < n_watched_relids; i++)
-		if (watched_relids[i] == relid)
+	for (int i = 0; i < current_state->n_watched_relids; i++)
+		if (current_state->watched_relids[i] == relid)
 		{
-			plans_valid = false;
+			current_state_valid = false;
 			return;
 		}
 }
@@ -62,7 +64,7 @@ plan_cache_invalidate(Datum arg, Oid relid)
 static void
 plan_cache_invalidate_all(Datum arg, int cacheid, uint32 hashvalue)
 {
-	plans_valid = false;
+	current_state_valid = false;
 }
 
 void
@@ -74,8 +76,9 @@ plan_cache_init(void)
 }
 
 /*
- * Trigger on the configuration tables: every backend, this one included,
- * rebuilds its plans once the change is visible to it.
+ * Trigger on the configuration tables, row-level and enabled ALWAYS so that
+ * it fires in logical replication apply workers too: every backend, this
+ * one included, rebuilds its plans once the change is visible to it.
  */
 Datum
 anonymize_mapping_changed(PG_FUNCTION_ARGS)
@@ -89,55 +92,60 @@ anonymize_mapping_changed(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-static void
-watch_relation(Oid relid)
+/* The owner of a relation. */
+Oid
+relation_owner(Oid relid)
 {
-	watched_relids[n_watched_relids++] = relid;
+	HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid       owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class)GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
 }
 
+/* Adds a mapped relation to state->relations, once. */
 static void
-watch_mapped_relations(const Mapping *m, Oid audit_index)
+add_relation(AnonymizeState *state, const MappedRelation *rel)
+{
+	for (int i = 0; i < state->n_relations; i++)
+		if (state->relations[i]->relid == rel->relid)
+			return;
+	state->relations[state->n_relations++] = rel;
+}
+
+/*
+ * The distinct mapped relations, and every OID whose invalidation makes the
+ * state stale: those and the extension's own tables.
+ */
+static void
+collect_relations(AnonymizeState *state)
 {
 	static const char *const config_tables[] = {"customer_mapping",
 												"purge_rules", "blocker_rules",
 												"balance_rules", "audit_log"};
-	int                      n =
-		3 + m->n_purge_rules + m->n_blocker_rules + lengthof(config_tables);
+	const Mapping           *m = state->mapping;
+	int                      n = 2 + m->n_purge_rules + m->n_blocker_rules;
 
-	watched_relids = palloc(sizeof(Oid) * n);
-	n_watched_relids = 0;
-	watch_relation(m->customer.relid);
-	watch_relation(m->address.relid);
-	for (int i = 0; i < m->n_purge_rules; i++)
-		watch_relation(m->purge_rules[i].relation.relid);
+	state->relations = palloc(sizeof(MappedRelation *) * n);
+	add_relation(state, &m->customer);
+	add_relation(state, &m->address);
 	for (int i = 0; i < m->n_blocker_rules; i++)
-		watch_relation(m->blocker_rules[i].relation.relid);
+		add_relation(state, &m->blocker_rules[i].relation);
+	for (int i = 0; i < m->n_purge_rules; i++)
+		add_relation(state, &m->purge_rules[i].relation);
+
+	state->watched_relids = palloc(
+		sizeof(Oid) * (state->n_relations + lengthof(config_tables) + 1));
+	for (int i = 0; i < state->n_relations; i++)
+		state->watched_relids[state->n_watched_relids++] =
+			state->relations[i]->relid;
 	for (size_t i = 0; i < lengthof(config_tables); i++)
-		watch_relation(resolve_mapped_relation("anonymize", config_tables[i]));
-	watch_relation(audit_index);
-}
-
-/*
- * The mapped relations (watched_relids[0 .. n_mapped-1]) with row-level
- * security enabled, for check_rows_visible().
- */
-static void
-find_rls_relations(AnonymizePlans *plans, int n_mapped)
-{
-	plans->rls_relids = palloc(sizeof(Oid) * n_mapped);
-	plans->n_rls_relids = 0;
-	for (int i = 0; i < n_mapped; i++)
-	{
-		HeapTuple tuple =
-			SearchSysCache1(RELOID, ObjectIdGetDatum(watched_relids[i]));
-
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for relation %u",
-				 watched_relids[i]);
-		if (((Form_pg_class)GETSTRUCT(tuple))->relrowsecurity)
-			plans->rls_relids[plans->n_rls_relids++] = watched_relids[i];
-		ReleaseSysCache(tuple);
-	}
+		state->watched_relids[state->n_watched_relids++] =
+			extension_table_oid(config_tables[i]);
+	state->watched_relids[state->n_watched_relids++] = state->audit_index;
 }
 
 /* The primary key of anonymize.audit_log, for audit_lookup(). */
@@ -171,138 +179,244 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 }
 
 static void
-free_statement_plans(StatementPlans *plans)
+free_plan(SPIPlanPtr *plan)
 {
-	SPIPlanPtr *all[] = {&plans->lock_customer,    &plans->blockers,
-						 &plans->blockers_locking, &plans->purge,
-						 &plans->erase_address,    &plans->erase_customer,
-						 &plans->audit_insert};
-
-	for (size_t i = 0; i < lengthof(all); i++)
-		if (*all[i] != NULL)
-		{
-			SPI_freeplan(*all[i]);
-			*all[i] = NULL;
-		}
+	if (*plan != NULL)
+		SPI_freeplan(*plan);
+	*plan = NULL;
 }
 
 static void
-free_plans(AnonymizePlans *plans)
+free_plan_array(SPIPlanPtr *plans, int n)
 {
-	if (plans->customer_exists != NULL)
-		SPI_freeplan(plans->customer_exists);
-	plans->customer_exists = NULL;
-	free_statement_plans(&plans->one);
-	free_statement_plans(&plans->many);
+	if (plans != NULL)
+		for (int i = 0; i < n; i++)
+			free_plan(&plans[i]);
 }
 
-/* The statements for one customer, or for many. */
 static void
-build_statement_plans(StatementPlans *plans, const Mapping *m, bool many)
+free_statement_plans(StatementPlans *plans, const Mapping *m)
 {
-	Oid key = many ? UUIDARRAYOID : UUIDOID;
-	Oid text_or_array = many ? TEXTARRAYOID : TEXTOID;
-	Oid erase[] = {key, TEXTOID, text_or_array};
-	Oid audit[] = {key, TEXTOID, text_or_array,
-				   many ? JSONBARRAYOID : JSONBOID};
+	SPIPlanPtr *single[] = {&plans->lock_customer,   &plans->existing,
+							&plans->lock_address,    &plans->erase_address,
+							&plans->erase_customer,  &plans->verify_address,
+							&plans->verify_customer, &plans->audit_insert};
 
-	plans->lock_customer = prepare_kept(lock_customer_sql(m, many), 1, &key);
-	plans->blockers = prepare_kept(blockers_sql(m, false, many), 1, &key);
-	plans->blockers_locking =
-		prepare_kept(blockers_sql(m, true, many), 1, &key);
-	plans->purge = prepare_kept(purge_sql(m, many), 1, &key);
+	for (size_t i = 0; i < lengthof(single); i++)
+		free_plan(single[i]);
+	free_plan_array(plans->blockers, m->n_blocker_rules);
+	free_plan_array(plans->blockers_locking, m->n_blocker_rules);
+	free_plan_array(plans->lock_purge, m->n_purge_rules);
+	free_plan_array(plans->purge, m->n_purge_rules);
+	free_plan_array(plans->verify_purge, m->n_purge_rules);
+	plans->built = false;
+}
+
+/* Frees a state that no call uses any more: its plans and its context. */
+static void
+free_state(AnonymizeState *state)
+{
+	if (state->mapping != NULL)
+	{
+		free_plan(&state->customer_exists);
+		for (int i = 0; i < N_STATEMENT_MODES; i++)
+			free_statement_plans(&state->modes[i], state->mapping);
+	}
+	MemoryContextDelete(state->context);
+}
+
+static SPIPlanPtr *
+plan_array(int n)
+{
+	return palloc0(sizeof(SPIPlanPtr) * Max(n, 1));
+}
+
+/* The statements of one mode, prepared and kept. */
+static void
+build_statement_plans(StatementPlans *plans, const Mapping *m)
+{
+	bool many = plans->many;
+	bool nowait = plans->nowait;
+	Oid  key = many ? UUIDARRAYOID : UUIDOID;
+	Oid  text_or_array = many ? TEXTARRAYOID : TEXTOID;
+	Oid  erase[] = {key, TEXTOID, text_or_array};
+	Oid  audit[] = {key, TEXTOID, text_or_array,
+                   many ? JSONBARRAYOID : JSONBOID};
+
+	plans->blockers = plan_array(m->n_blocker_rules);
+	plans->blockers_locking = plan_array(m->n_blocker_rules);
+	plans->lock_purge = plan_array(m->n_purge_rules);
+	plans->purge = plan_array(m->n_purge_rules);
+	plans->verify_purge = plan_array(m->n_purge_rules);
+
+	plans->lock_customer =
+		prepare_kept(lock_customer_sql(m, many, nowait), 1, &key);
+	if (many)
+		plans->existing = prepare_kept(existing_customers_sql(m), 1, &key);
+	for (int i = 0; i < m->n_blocker_rules; i++)
+	{
+		const Rule *rule = &m->blocker_rules[i];
+
+		plans->blockers[i] =
+			prepare_kept(blocker_sql(rule, false, many, false), 1, &key);
+		plans->blockers_locking[i] =
+			prepare_kept(blocker_sql(rule, true, many, nowait), 1, &key);
+	}
+	if (nowait)
+	{
+		plans->lock_address = prepare_kept(lock_address_sql(m, many), 1, &key);
+		for (int i = 0; i < m->n_purge_rules; i++)
+			plans->lock_purge[i] = prepare_kept(
+				lock_purge_sql(&m->purge_rules[i], many), 1, &key);
+	}
 	plans->erase_address = prepare_kept(erase_address_sql(m, many), 2, erase);
 	plans->erase_customer =
 		prepare_kept(erase_customer_sql(m, many), 3, erase);
+	for (int i = 0; i < m->n_purge_rules; i++)
+	{
+		plans->purge[i] =
+			prepare_kept(purge_sql(&m->purge_rules[i], many), 1, &key);
+		plans->verify_purge[i] =
+			prepare_kept(verify_purge_sql(&m->purge_rules[i], many), 1, &key);
+	}
+	plans->verify_address =
+		prepare_kept(verify_address_sql(m, many), 2, erase);
+	plans->verify_customer =
+		prepare_kept(verify_customer_sql(m, many), 3, erase);
 	plans->audit_insert = prepare_kept(audit_insert_sql(many), 4, audit);
+	plans->built = true;
 }
 
-static void
-build_plans(AnonymizePlans *plans)
+/*
+ * The statements of a mode, built on first use.  The caller holds the state
+ * and is connected to SPI.
+ */
+const StatementPlans *
+get_statements(AnonymizeState *state, StatementMode mode)
 {
-	MemoryContext mapping_cxt = CurrentMemoryContext;
-	Mapping      *m = load_mapping();
-	Oid           key = UUIDOID;
+	StatementPlans *plans = &state->modes[mode];
+
+	if (!plans->built)
+	{
+		MemoryContext old = MemoryContextSwitchTo(state->context);
+
+		PG_TRY();
+		{
+			build_statement_plans(plans, state->mapping);
+		}
+		PG_CATCH();
+		{
+			free_statement_plans(plans, state->mapping);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+	}
+	return plans;
+}
+
+/* Reads the mapping and prepares what every call needs. */
+static void
+build_state(AnonymizeState *state)
+{
+	Mapping *m = load_mapping();
+	Oid      key = UUIDOID;
 
 	/* SPI calls leave SPI's own context current; the mapping must last. */
-	MemoryContextSwitchTo(mapping_cxt);
-	plans->mapping = m;
-	plans->extension_owner = anonymize_extension_owner();
-	plans->audit_relid = resolve_mapped_relation("anonymize", "audit_log");
-	plans->audit_index = audit_primary_key(plans->audit_relid);
-	watch_mapped_relations(m, plans->audit_index);
-	find_rls_relations(plans, 2 + m->n_purge_rules + m->n_blocker_rules);
-
-	plans->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
-	build_statement_plans(&plans->one, m, false);
-	build_statement_plans(&plans->many, m, true);
+	MemoryContextSwitchTo(state->context);
+	state->mapping = m;
+	state->extension_owner = anonymize_extension_owner();
+	state->audit_relid = extension_table_oid("audit_log");
+	state->audit_index = audit_primary_key(state->audit_relid);
+	collect_relations(state);
+	state->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
+	state->modes[MODE_ONE].many = false;
+	state->modes[MODE_ONE].nowait = false;
+	state->modes[MODE_ONE_NOWAIT].many = false;
+	state->modes[MODE_ONE_NOWAIT].nowait = true;
+	state->modes[MODE_MANY_NOWAIT].many = true;
+	state->modes[MODE_MANY_NOWAIT].nowait = true;
 }
 
-/*
- * Runs a kept plan as the extension owner: for the statements on the
- * extension's own tables (audit log, request queue), which callers cannot
- * write directly.
- */
-int
-execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
-				 bool read_only)
+/* Frees the retired states that no call uses any more. */
+static void
+free_unused_retired_states(void)
 {
-	Oid save_userid;
-	int save_sec_context;
-	int result;
+	AnonymizeState **link = &retired_states;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
-									  SECURITY_LOCAL_USERID_CHANGE |
-									  SECURITY_NOFORCE_RLS);
-	result = SPI_execute_plan(plan, values, nulls, read_only, 0);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	return result;
-}
-
-/*
- * The plans of this backend, rebuilt first if the mapping or a mapped
- * relation changed.  The caller is connected to SPI.
- */
-AnonymizePlans *
-get_plans(void)
-{
-	MemoryContext old;
-
-	if (plans_valid)
-		return cached_plans;
-
-	if (plan_context == NULL)
+	while (*link != NULL)
 	{
-		plan_context = AllocSetContextCreate(
-			CacheMemoryContext, "anonymize plans", ALLOCSET_SMALL_SIZES);
-		cached_plans =
-			MemoryContextAllocZero(plan_context, sizeof(AnonymizePlans));
-	}
-	free_plans(cached_plans);
+		AnonymizeState *state = *link;
 
-	/*
-	 * The mapping, its SQL texts and the watched OIDs live in a child of
-	 * plan_context, reset at each rebuild; the kept plans have their own.
-	 */
-	n_watched_relids = 0;
-	MemoryContextDeleteChildren(plan_context);
-	old = MemoryContextSwitchTo(AllocSetContextCreate(
-		plan_context, "anonymize mapping", ALLOCSET_SMALL_SIZES));
+		if (state->refcount > 0)
+		{
+			link = &state->next_retired;
+			continue;
+		}
+		*link = state->next_retired;
+		free_state(state);
+	}
+}
+
+/*
+ * The state for one SQL call, built anew first if the mapping or a mapped
+ * relation changed.  The caller is connected to SPI, and must call
+ * release_state() when the call ends, on error too (PG_FINALLY).
+ */
+AnonymizeState *
+acquire_state(void)
+{
+	AnonymizeState *state;
+	MemoryContext   context;
+	MemoryContext   old = CurrentMemoryContext;
+
+	if (current_state != NULL && current_state_valid)
+	{
+		current_state->refcount++;
+		return current_state;
+	}
+
+	if (current_state != NULL)
+	{
+		current_state->current = false;
+		current_state->next_retired = retired_states;
+		retired_states = current_state;
+		current_state = NULL;
+	}
+	free_unused_retired_states();
+
+	/* The state lives in its own context, freed with it. */
+	context = AllocSetContextCreate(CacheMemoryContext, "anonymize state",
+									ALLOCSET_SMALL_SIZES);
+	state = MemoryContextAllocZero(context, sizeof(AnonymizeState));
+	state->context = context;
 
 	/* An invalidation that arrives while building makes it stale again. */
-	plans_valid = true;
+	current_state_valid = true;
 	PG_TRY();
 	{
-		build_plans(cached_plans);
+		MemoryContextSwitchTo(context);
+		build_state(state);
 	}
 	PG_CATCH();
 	{
-		plans_valid = false;
+		current_state_valid = false;
 		MemoryContextSwitchTo(old);
+		free_state(state);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
-	return cached_plans;
+
+	state->current = true;
+	state->refcount = 1;
+	current_state = state;
+	return state;
+}
+
+void
+release_state(AnonymizeState *state)
+{
+	Assert(state->refcount > 0);
+	state->refcount--;
 }

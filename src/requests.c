@@ -24,6 +24,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/lsyscache.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -150,6 +152,95 @@ first_int64(void)
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+#define CUSTOMER_RELATION_SQL                                                 \
+	"SELECT customer_schema, customer_table, key_column"                      \
+	" FROM anonymize.customer_mapping"
+
+/*
+ * The check that a customer exists, for request(): the queue depends on
+ * the customer relation of the mapping only, so that recording a request
+ * works while the rest of the mapping is broken, and needs no privilege on
+ * other relations.  The plan is kept for the relation and key it was made
+ * for.
+ */
+static struct
+{
+	Oid        relid;
+	char       key_column[NAMEDATALEN];
+	SPIPlanPtr plan;
+} customer_check;
+
+static MappedRelation
+customer_relation(Oid extension_owner)
+{
+	MappedRelation rel;
+	Oid            save_userid;
+	int            save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(extension_owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute(CUSTOMER_RELATION_SQL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.customer_mapping");
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the anonymize mapping has no customer relation"),
+				 errhint("Map it with anonymize.set_customer_relation().")));
+	rel.schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	rel.name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	rel.key_column =
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	rel.relid = resolve_mapped_relation(rel.schema, rel.name);
+	rel.owner = relation_owner(rel.relid);
+	check_key_column(rel.relid, rel.key_column);
+	return rel;
+}
+
+static SPIPlanPtr
+customer_check_plan(const MappedRelation *rel)
+{
+	Oid        key = UUIDOID;
+	char      *sql;
+	SPIPlanPtr plan;
+
+	if (customer_check.plan != NULL && customer_check.relid == rel->relid &&
+		strcmp(customer_check.key_column, rel->key_column) == 0)
+		return customer_check.plan;
+	if (customer_check.plan != NULL)
+		SPI_freeplan(customer_check.plan);
+	customer_check.plan = NULL;
+
+	sql = psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1",
+				   quote_qualified_identifier(rel->schema, rel->name),
+				   quote_identifier(rel->key_column));
+	plan = SPI_prepare(sql, 1, &key);
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not prepare \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	customer_check.plan = plan;
+	customer_check.relid = rel->relid;
+	strlcpy(customer_check.key_column, rel->key_column, NAMEDATALEN);
+	return plan;
+}
+
+/* Errors out unless the caller may read the customer and it exists. */
+static void
+check_requested_customer(Oid extension_owner, Datum customer_id)
+{
+	MappedRelation rel = customer_relation(extension_owner);
+	AclResult      acl = pg_class_aclcheck(rel.relid, GetUserId(), ACL_SELECT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, rel.name);
+	if (run_as_owner(&rel, customer_check_plan(&rel), &customer_id, NULL,
+					 InvalidSnapshot, InvalidSnapshot, true) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up customer");
+	if (SPI_processed == 0)
+		report_unknown_customer(customer_id);
+}
+
 /* anonymize.request(customer_id, reference) returns the request id. */
 Datum
 anonymize_request(PG_FUNCTION_ARGS)
@@ -157,6 +248,7 @@ anonymize_request(PG_FUNCTION_ARGS)
 	Datum       values[3];
 	char        nulls[3] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' '};
 	QueuePlans *plans;
+	Oid         owner = anonymize_extension_owner();
 	int64       request_id;
 
 	if (PG_ARGISNULL(0))
@@ -167,8 +259,7 @@ anonymize_request(PG_FUNCTION_ARGS)
 	values[2] = PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1);
 
 	SPI_connect();
-	if (!customer_exists(get_plans(), values[0]))
-		report_unknown_customer(values[0]);
+	check_requested_customer(owner, values[0]);
 	plans = get_queue_plans();
 
 	/*
@@ -177,14 +268,12 @@ anonymize_request(PG_FUNCTION_ARGS)
 	 */
 	for (;;)
 	{
-		if (execute_as_owner(get_plans()->extension_owner,
-							 plans->insert_request, values, nulls,
+		if (execute_as_owner(owner, plans->insert_request, values, nulls,
 							 false) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "could not record an erasure request");
 		if (SPI_processed > 0)
 			break;
-		if (execute_as_owner(get_plans()->extension_owner,
-							 plans->pending_request, values, NULL,
+		if (execute_as_owner(owner, plans->pending_request, values, NULL,
 							 false) != SPI_OK_SELECT)
 			elog(ERROR, "could not read an erasure request");
 		if (SPI_processed > 0)
@@ -196,6 +285,7 @@ anonymize_request(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(request_id);
 }
 
+/* Touches the queue only: works whatever state the mapping is in. */
 Datum
 anonymize_cancel_request(PG_FUNCTION_ARGS)
 {
@@ -203,7 +293,7 @@ anonymize_cancel_request(PG_FUNCTION_ARGS)
 	bool  cancelled;
 
 	SPI_connect();
-	if (execute_as_owner(get_plans()->extension_owner,
+	if (execute_as_owner(anonymize_extension_owner(),
 						 get_queue_plans()->cancel_request, values, NULL,
 						 false) != SPI_OK_UPDATE)
 		elog(ERROR, "could not cancel an erasure request");
@@ -218,6 +308,7 @@ typedef struct RunCounts
 	int64 anonymized;
 	int64 closed; /* already anonymized, or no such customer */
 	int64 blocked;
+	int64 busy; /* its rows were locked; tried again next run */
 	int64 failed;
 } RunCounts;
 
@@ -232,6 +323,12 @@ typedef struct ClaimedRequest
 /* Anonymize a batch with one statement per rule, or one customer at a time. */
 static bool set_based_batches = true;
 
+/*
+ * The largest batch: the customers of a batch and their outcomes are held
+ * in memory until the batch commits.
+ */
+#define MAX_BATCH_SIZE 10000
+
 void
 requests_define_settings(void)
 {
@@ -244,15 +341,15 @@ requests_define_settings(void)
 }
 
 /*
- * Runs work(arg) in a subtransaction.  Returns NULL, or the message of the
- * error that rolled it back.  A cancel or a shutdown is rethrown.
+ * Runs work(arg) in a subtransaction.  Returns NULL, or the error that
+ * rolled it back.  A cancel or a shutdown is rethrown.
  */
-static char *
+static ErrorData *
 run_in_subtransaction(void (*work)(void *), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	char *volatile failure = NULL;
+	ErrorData *volatile failure = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -276,17 +373,27 @@ run_in_subtransaction(void (*work)(void *), void *arg)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		failure = psprintf("error %s: %s", unpack_sql_state(error->sqlerrcode),
-						   error->message);
+		failure = error;
 	}
 	PG_END_TRY();
 	return failure;
 }
 
+/* Errors that mean "another transaction holds the customer's rows". */
+static bool
+is_busy_error(const ErrorData *error)
+{
+	return error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		   error->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		   error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED;
+}
+
 typedef struct ClaimedBatch
 {
+	AnonymizeState *state;
 	ClaimedRequest *requests;
 	int             n;
+	int             current; /* the request erase_one_customer() erases */
 } ClaimedBatch;
 
 static void
@@ -297,7 +404,7 @@ erase_whole_batch(void *arg)
 
 	for (int i = 0; i < batch->n; i++)
 		customers[i] = batch->requests[i].customer;
-	erase_customers(customers, batch->n);
+	erase_customers(batch->state, MODE_MANY_NOWAIT, customers, batch->n);
 	for (int i = 0; i < batch->n; i++)
 		batch->requests[i].customer = customers[i];
 }
@@ -305,14 +412,16 @@ erase_whole_batch(void *arg)
 static void
 erase_one_customer(void *arg)
 {
-	CustomerErasure *customer = arg;
+	ClaimedBatch *batch = arg;
 
-	erase_customers(customer, 1);
+	erase_customers(batch->state, MODE_ONE_NOWAIT,
+					&batch->requests[batch->current].customer, 1);
 }
 
 /*
  * Anonymizes the batch at once; if that fails, one customer at a time, so
- * that the failing ones are found and the others still done.
+ * that the failing ones are found and the others still done.  A customer
+ * whose rows another transaction holds is busy, not failed.
  */
 static void
 erase_claimed(ClaimedBatch *batch)
@@ -321,8 +430,63 @@ erase_claimed(ClaimedBatch *batch)
 		run_in_subtransaction(erase_whole_batch, batch) == NULL)
 		return;
 	for (int i = 0; i < batch->n; i++)
-		batch->requests[i].error = run_in_subtransaction(
-			erase_one_customer, &batch->requests[i].customer);
+	{
+		ClaimedRequest *request = &batch->requests[i];
+		ErrorData      *error;
+
+		batch->current = i;
+		error = run_in_subtransaction(erase_one_customer, batch);
+		if (error == NULL)
+			continue;
+		request->error =
+			psprintf("error %s: %s", unpack_sql_state(error->sqlerrcode),
+					 error->message);
+		if (is_busy_error(error))
+			request->customer.outcome = ERASURE_BUSY;
+		else
+			request->customer.outcome = ERASURE_DONE; /* see error */
+		FreeErrorData(error);
+	}
+}
+
+/* What an attempt did to a request: its new state, its note, its outcome. */
+static const char *
+attempt_outcome(ClaimedRequest *request, RunCounts *counts, const char **state,
+				const char **note)
+{
+	*state = NULL; /* still pending */
+	*note = request->error;
+	if (request->customer.outcome == ERASURE_BUSY)
+	{
+		counts->busy++;
+		if (*note == NULL)
+			*note = "the customer is locked by another transaction";
+		return "busy";
+	}
+	if (request->error != NULL)
+	{
+		counts->failed++;
+		return "failed";
+	}
+	switch (request->customer.outcome)
+	{
+		case ERASURE_DONE:
+			counts->anonymized++;
+			*state = "done";
+			return "anonymized";
+		case ERASURE_ALREADY_DONE:
+			counts->closed++;
+			*state = "done";
+			return "already anonymized";
+		case ERASURE_UNKNOWN_CUSTOMER:
+			counts->closed++;
+			*state = "done";
+			return "customer does not exist";
+		default:
+			counts->blocked++;
+			*note = describe_blockers(request->customer.blockers);
+			return "blocked";
+	}
 }
 
 /* Marks the requests of the batch done, or leaves them pending, at once. */
@@ -332,57 +496,28 @@ record_attempts(QueuePlans *plans, ClaimedBatch *batch, RunCounts *counts)
 	int    n = batch->n;
 	Datum *ids = palloc(sizeof(Datum) * n);
 	Datum *states = palloc0(sizeof(Datum) * n);
-	Datum *blockers = palloc0(sizeof(Datum) * n);
+	Datum *notes = palloc0(sizeof(Datum) * n);
 	Datum *outcomes = palloc(sizeof(Datum) * n);
 	bool  *state_nulls = palloc(sizeof(bool) * n);
-	bool  *blocker_nulls = palloc(sizeof(bool) * n);
+	bool  *note_nulls = palloc(sizeof(bool) * n);
 	int    dims[1] = {n};
 	int    lbs[1] = {1};
 	Datum  values[5];
 
 	for (int i = 0; i < n; i++)
 	{
-		ClaimedRequest *request = &batch->requests[i];
-		const char     *state = "done";
-		const char     *blocked_by = NULL;
-		const char     *outcome;
+		const char *state;
+		const char *note;
+		const char *outcome =
+			attempt_outcome(&batch->requests[i], counts, &state, &note);
 
-		if (request->error != NULL)
-		{
-			counts->failed++;
-			state = NULL;
-			blocked_by = request->error;
-			outcome = "failed";
-		}
-		else
-			switch (request->customer.outcome)
-			{
-				case ERASURE_DONE:
-					counts->anonymized++;
-					outcome = "anonymized";
-					break;
-				case ERASURE_ALREADY_DONE:
-					counts->closed++;
-					outcome = "already anonymized";
-					break;
-				case ERASURE_UNKNOWN_CUSTOMER:
-					counts->closed++;
-					outcome = "customer does not exist";
-					break;
-				default:
-					counts->blocked++;
-					state = NULL;
-					blocked_by = describe_blockers(request->customer.blockers);
-					outcome = "blocked";
-					break;
-			}
-		ids[i] = request->request_id;
+		ids[i] = batch->requests[i].request_id;
 		state_nulls[i] = (state == NULL);
 		if (state != NULL)
 			states[i] = CStringGetTextDatum(state);
-		blocker_nulls[i] = (blocked_by == NULL);
-		if (blocked_by != NULL)
-			blockers[i] = CStringGetTextDatum(blocked_by);
+		note_nulls[i] = (note == NULL);
+		if (note != NULL)
+			notes[i] = CStringGetTextDatum(note);
 		outcomes[i] = CStringGetTextDatum(outcome);
 	}
 
@@ -390,26 +525,26 @@ record_attempts(QueuePlans *plans, ClaimedBatch *batch, RunCounts *counts)
 		construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = PointerGetDatum(construct_md_array(
 		states, state_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_md_array(blockers, blocker_nulls, 1,
-												   dims, lbs, TEXTOID, -1,
-												   false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(
+		notes, note_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = PointerGetDatum(
 		construct_array(outcomes, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[4] = current_user_text();
-	if (execute_as_owner(get_plans()->extension_owner, plans->record_attempts,
+	if (execute_as_owner(batch->state->extension_owner, plans->record_attempts,
 						 values, NULL, false) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record erasure attempts");
 }
 
 /* Claims and processes one batch; returns the number of requests claimed. */
 static uint64
-process_batch(Datum run_started, int32 batch_size, RunCounts *counts)
+process_batch(AnonymizeState *state, Datum run_started, int32 batch_size,
+			  RunCounts *counts)
 {
 	QueuePlans  *plans = get_queue_plans();
 	Datum        claim_args[2] = {run_started, Int32GetDatum(batch_size)};
-	ClaimedBatch batch;
+	ClaimedBatch batch = {state};
 
-	if (execute_as_owner(get_plans()->extension_owner, plans->claim_batch,
+	if (execute_as_owner(state->extension_owner, plans->claim_batch,
 						 claim_args, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not claim erasure requests");
 	batch.n = (int)SPI_processed;
@@ -432,10 +567,33 @@ process_batch(Datum run_started, int32 batch_size, RunCounts *counts)
 	return batch.n;
 }
 
+/*
+ * One batch with the state of this backend, held for the whole batch so
+ * that nothing the batch reads is freed by a rebuild.
+ */
+static uint64
+process_batch_with_state(Datum run_started, int32 batch_size,
+						 RunCounts *counts)
+{
+	AnonymizeState *state = acquire_state();
+	volatile uint64 claimed = 0;
+
+	PG_TRY();
+	{
+		claimed = process_batch(state, run_started, batch_size, counts);
+	}
+	PG_FINALLY();
+	{
+		release_state(state);
+	}
+	PG_END_TRY();
+	return claimed;
+}
+
 static int64
 count_pending(void)
 {
-	if (execute_as_owner(get_plans()->extension_owner,
+	if (execute_as_owner(anonymize_extension_owner(),
 						 get_queue_plans()->count_pending, NULL, NULL,
 						 false) != SPI_OK_SELECT)
 		elog(ERROR, "could not count erasure requests");
@@ -449,9 +607,9 @@ report_run(int level, int batches, const RunCounts *counts)
 			(errmsg("anonymize: processed erasure requests in %d "
 					"batches: " INT64_FORMAT " anonymized, " INT64_FORMAT
 					" closed without erasure, " INT64_FORMAT
-					" blocked, " INT64_FORMAT " failed",
+					" blocked, " INT64_FORMAT " busy, " INT64_FORMAT " failed",
 					batches, counts->anonymized, counts->closed,
-					counts->blocked, counts->failed)));
+					counts->blocked, counts->busy, counts->failed)));
 }
 
 /*
@@ -506,6 +664,14 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size and max_batches must be positive")));
+	if (batch_size > MAX_BATCH_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at most %d", MAX_BATCH_SIZE),
+				 errdetail("A batch holds its requests in memory until it "
+						   "commits."),
+				 errhint("Process a larger backlog in more batches: "
+						 "max_batches and time_budget bound the run.")));
 
 	for (;;)
 	{
@@ -523,8 +689,8 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 		guc_level = NewGUCNestLevel();
 		set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 						  PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		claimed =
-			process_batch(TimestampTzGetDatum(started), batch_size, &counts);
+		claimed = process_batch_with_state(TimestampTzGetDatum(started),
+										   batch_size, &counts);
 		pending = count_pending();
 		AtEOXact_GUC(true, guc_level);
 		SPI_commit();
@@ -537,10 +703,10 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 				(errmsg("anonymize: batch %d: " INT64_FORMAT
 						" anonymized, " INT64_FORMAT
 						" closed without erasure, " INT64_FORMAT
-						" still blocked, " INT64_FORMAT
+						" still blocked, " INT64_FORMAT " busy, " INT64_FORMAT
 						" failed so far; " INT64_FORMAT " requests pending",
 						batches, counts.anonymized, counts.closed,
-						counts.blocked, counts.failed, pending)));
+						counts.blocked, counts.busy, counts.failed, pending)));
 		if (batches >= max_batches || GetCurrentTimestamp() >= deadline)
 			break;
 	}

@@ -240,7 +240,8 @@ compare('single-transaction restore', snapshot('dst3'));
 		WHERE relnamespace = 'billing'::regnamespace};
 	my $data_before = $node->safe_psql('src', $counts);
 	my $tables_before = $node->safe_psql('src', $tables);
-	$node->safe_psql('src', 'DROP EXTENSION anonymize');
+	$node->safe_psql('src',
+		'SET anonymize.allow_drop_with_data = on; DROP EXTENSION anonymize');
 	is($node->safe_psql('src', $counts), $data_before,
 		'DROP EXTENSION: every billing row is still there');
 	is($node->safe_psql('src', $tables), $tables_before,

@@ -6,16 +6,18 @@
 # request done) or untouched with its request still pending and never
 # attempted.  A last run then completes the queue.
 #
-# The crash is placed without timing: another session holds a lock on the
-# billing address of one customer, so the run commits the batches before
-# that customer's, and in that customer's batch purges history rows (a
-# counter shows it) and then waits for the address.  The server is stopped
-# ('immediate') while the run waits.  Two rounds:
+# The crash is placed without timing: the queue never waits for a row lock
+# (a locked customer is left busy), so a trigger that counts deleted sent
+# emails waits for an advisory lock held by another session when it deletes
+# an email of one customer.  The run commits the batches before that
+# customer's, and in that customer's batch purges history rows (the counter
+# shows it) and then waits.  The server is stopped ('immediate') while the
+# run waits.  Two rounds:
 #   1. the default, set-based path: the run waits at customer 150 (batch
-#      101-200), after purging the history of the whole batch;
+#      101-200), while purging the sent emails of the whole batch;
 #   2. anonymize.set_based_batches = off (one customer at a time): the run
 #      waits at customer 350 (batch 301-400), after erasing customers
-#      301-349 completely and purging the history of customer 350.
+#      301-349 completely and while purging the emails of customer 350.
 use strict;
 use warnings;
 
@@ -74,9 +76,19 @@ SELECT c.id, c.name, c.email, a.company, a.first_name, a.last_name, a.phone,
 
 -- Test instrument: counts the sent emails deleted, committed or not (a
 -- sequence is not transactional).
+-- It waits for advisory lock 4242 at an email of the customer in wait_at.
 CREATE SEQUENCE public.emails_deleted;
+CREATE TABLE public.wait_at (customer_id uuid);
 CREATE FUNCTION public.count_delete() RETURNS trigger LANGUAGE plpgsql AS
-\$\$ BEGIN PERFORM nextval('public.emails_deleted'); RETURN OLD; END \$\$;
+\$\$
+BEGIN
+	PERFORM nextval('public.emails_deleted');
+	IF OLD.customer_id IN (SELECT customer_id FROM public.wait_at) THEN
+		PERFORM pg_advisory_xact_lock(4242);
+	END IF;
+	RETURN OLD;
+END
+\$\$;
 CREATE TRIGGER count_delete BEFORE DELETE ON billing.sent_emails
 	FOR EACH ROW EXECUTE FUNCTION public.count_delete();
 });
@@ -162,12 +174,12 @@ sub crash_round
 {
 	my ($name, $settings, $wait_at, $expect_done) = @_;
 
-	# The billing address of customer $wait_at is locked by another session.
+	# The run will wait at the sent emails of customer $wait_at.
+	$node->safe_psql('postgres',
+		qq{DELETE FROM public.wait_at; INSERT INTO public.wait_at
+SELECT id FROM billing.customers WHERE name = 'Customer $wait_at'});
 	my $locker = $node->background_psql('postgres', on_error_stop => 1);
-	$locker->query_safe(
-		qq{BEGIN; SELECT a.customer_id FROM billing.billing_addresses a
-  JOIN billing.customers c ON c.id = a.customer_id
- WHERE c.name = 'Customer $wait_at' FOR SHARE OF a});
+	$locker->query_safe('SELECT pg_advisory_lock(4242)');
 
 	# The run, in the background.
 	my ($stdout, $stderr) = ('', '');
@@ -184,7 +196,7 @@ sub crash_round
 SELECT count(*) = 1 FROM pg_stat_activity
  WHERE query LIKE 'CALL anonymize.process_requests%'
    AND wait_event_type = 'Lock'}),
-		"$name: the run waits for the address of customer $wait_at");
+		"$name: the run waits at the emails of customer $wait_at");
 	my ($done, $deleted) = split /\|/, $node->safe_psql(
 		'postgres', q{
 SELECT (SELECT count(*) FROM anonymize.requests WHERE state = 'done'),
@@ -247,10 +259,10 @@ is($ret, 0, 'a last run succeeds');
 my $left = $n_customers - 300;
 like(
 	$err,
-	qr/anonymize: processed erasure requests in \d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 failed/,
+	qr/anonymize: processed erasure requests in \d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 busy, 0 failed/,
 	"the last run anonymizes the $left remaining customers");
 ok( $node->log_contains(
-		"LOG:  anonymize: processed erasure requests in \\d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 failed"
+		"LOG:  anonymize: processed erasure requests in \\d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 busy, 0 failed"
 	),
 	'the run is reported in the server log too');
 

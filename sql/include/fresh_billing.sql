@@ -29,6 +29,7 @@
 --           a due invoice, a balance of -12.50
 --   :unknown 00000000-... no such customer
 SET client_min_messages = warning;
+SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION IF EXISTS anonymize CASCADE;
 DROP SCHEMA IF EXISTS billing CASCADE;
 DROP SCHEMA IF EXISTS crm CASCADE;
