@@ -87,7 +87,7 @@ check_mappable(Oid relid, const char *schema, const char *name)
 	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot map temporary table \"%s.%s\"", schema, name),
+				 errmsg("cannot map temporary table \"%s\"", name),
 				 errdetail("A temporary table belongs to one session; the "
 						   "mapping is shared by all sessions.")));
 	if (getExtensionOfObject(RelationRelationId, relid) ==

@@ -1,0 +1,49 @@
+--
+-- drop_guard: DROP EXTENSION anonymize must not silently destroy the proof
+-- of erasures.  It is refused while anonymize.audit_log holds rows or
+-- requests are pending (DROP SCHEMA anonymize CASCADE too), until
+-- anonymize.allow_drop_with_data is set; an extension with nothing to lose
+-- drops as usual, and other DROP EXTENSION and DROP SCHEMA commands are
+-- not affected.  Before 1.2 the audit log went without a word.
+--
+\ir sql/include/fresh_billing.sql
+RESET anonymize.allow_drop_with_data;
+-- (the helper view of the fixture refers to the audit log)
+DROP VIEW rows_per_customer;
+
+-- Nothing recorded yet: it drops.
+DROP EXTENSION anonymize;
+CREATE EXTENSION anonymize;
+
+-- A pending request alone is kept.
+SELECT anonymize.request(:'maria', 'TICKET-1') > 0 AS requested;
+DROP EXTENSION anonymize;
+SELECT pg_temp.sqlstate('DROP EXTENSION anonymize CASCADE');
+
+-- An erasure in the audit log: the extension and its schema stay.
+SELECT anonymized FROM anonymize.anonymize_customer(:'jean');
+DROP EXTENSION anonymize;
+SELECT pg_temp.sqlstate('DROP SCHEMA anonymize CASCADE');
+SELECT pg_temp.sqlstate('DROP EXTENSION IF EXISTS anonymize, no_such_extension');
+SELECT count(*) AS audit_rows FROM anonymize.audit_log;
+
+-- Other drops are not affected.
+CREATE SCHEMA regress_other;
+DROP SCHEMA regress_other;
+DROP EXTENSION IF EXISTS no_such_extension;
+
+-- The setting is for superusers.
+CREATE ROLE regress_drop_guard;
+SET ROLE regress_drop_guard;
+SET anonymize.allow_drop_with_data = on;
+RESET ROLE;
+DROP ROLE regress_drop_guard;
+
+-- Exported and dropped deliberately.
+CREATE TEMP TABLE exported_audit AS SELECT * FROM anonymize.audit_log;
+SET anonymize.allow_drop_with_data = on;
+DROP EXTENSION anonymize;
+RESET anonymize.allow_drop_with_data;
+SELECT count(*) AS exported_rows FROM exported_audit;
+-- the billing data is all there
+SELECT count(*) AS customers FROM billing.customers;
