@@ -174,8 +174,8 @@ extern char *purge_sql(const Rule *rule, bool many);
 extern char *verify_purge_sql(const Rule *rule, bool many);
 extern char *verify_address_sql(const Mapping *m, bool many);
 extern char *verify_customer_sql(const Mapping *m, bool many);
-extern int   verified_address_columns(const Mapping *m, const char **names);
-extern int   verified_customer_columns(const Mapping *m, const char **names);
+extern int   verified_columns(const Mapping *m, bool customer_relation,
+							  const char **names);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */

@@ -77,6 +77,7 @@ run_blocker_rule(const Rule *rule, SPIPlanPtr plan, Datum param,
 			blocker->amount = SPI_getvalue(tuple, desc, 3);
 		blockers = lappend(blockers, blocker);
 	}
+	SPI_freetuptable(SPI_tuptable);
 	return blockers;
 }
 

@@ -167,6 +167,7 @@ find_busy_customers(Batch *batch, Datum ids)
 		if (customer->outcome == ERASURE_UNKNOWN_CUSTOMER)
 			customer->outcome = ERASURE_BUSY;
 	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Rule 1: lock the customers; from here on nothing new refers to them. */
@@ -186,6 +187,7 @@ lock_customers(Batch *batch)
 		batch->sorted[i]->outcome = ERASURE_UNKNOWN_CUSTOMER;
 	for (uint64 row = 0; row < locked; row++)
 		row_customer(batch, row)->outcome = ERASURE_DONE;
+	SPI_freetuptable(SPI_tuptable);
 	if (batch->statements->nowait && locked < (uint64)batch->n)
 		find_busy_customers(batch, ids);
 }
@@ -280,6 +282,7 @@ erase_personal_data(Batch *batch, int n, Datum *values, char *nulls)
 												 SPI_tuptable->tupdesc, 3);
 			}
 		}
+		SPI_freetuptable(SPI_tuptable);
 	}
 
 	for (int i = 0; i < batch->n; i++)
@@ -301,6 +304,7 @@ erase_personal_data(Batch *batch, int n, Datum *values, char *nulls)
 		elog(ERROR, "could not erase customers");
 	for (uint64 row = 0; row < SPI_processed; row++)
 		row_customer(batch, row)->is_company = row_bool(row, 2);
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Rule 5 for one purge rule; counts the rows deleted per customer. */
@@ -320,6 +324,7 @@ purge_rule(Batch *batch, int rule, Datum ids)
 	}
 	for (uint64 row = 0; row < SPI_processed; row++)
 		row_customer(batch, row)->rows_deleted[rule] += row_int64(row, 2);
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
@@ -359,10 +364,10 @@ verify_columns(Batch *batch, Datum *values, const char *nulls)
 	const char **columns = palloc(sizeof(char *) * (m->n_address_columns + 8));
 	int          n;
 
-	n = verified_address_columns(m, columns);
+	n = verified_columns(m, false, columns);
 	check_columns_erased(&m->address, batch->statements->verify_address,
 						 values, nulls, columns, n);
-	n = verified_customer_columns(m, columns);
+	n = verified_columns(m, true, columns);
 	check_columns_erased(&m->customer, batch->statements->verify_customer,
 						 values, nulls, columns, n);
 }
@@ -393,15 +398,16 @@ audit_customers(Batch *batch, Datum ids, int n)
 	Datum           values[4];
 	char            nulls[4] = {' ', ' ', ' ', ' '};
 	int             k = 0;
+	StringInfoData  json;
 
+	initStringInfo(&json);
 	for (int i = 0; i < batch->n; i++)
 	{
 		CustomerErasure *customer = batch->sorted[i];
-		StringInfoData   json;
 
 		if (customer->outcome != ERASURE_DONE)
 			continue;
-		initStringInfo(&json);
+		resetStringInfo(&json);
 		append_rows_deleted(&json, state->mapping, customer->rows_deleted);
 		kinds[k] = CStringGetTextDatum(customer->is_company ? "company"
 															: "individual");

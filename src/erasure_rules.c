@@ -460,19 +460,6 @@ verify_address_sql(const Mapping *m, bool many)
 	return sql.data;
 }
 
-/* The columns counted by verify_address_sql(), in order; their number. */
-int
-verified_address_columns(const Mapping *m, const char **names)
-{
-	StringInfoData ignored;
-	int            n;
-
-	initStringInfo(&ignored);
-	n = append_unerased_address(&ignored, m, names, 0);
-	pfree(ignored.data);
-	return n;
-}
-
 /* The name a customer has after rule 4, as text. */
 static void
 append_erased_name(StringInfo sql, const Mapping *m, bool many)
@@ -536,15 +523,19 @@ verify_customer_sql(const Mapping *m, bool many)
 	return sql.data;
 }
 
-/* The columns counted by verify_customer_sql(), in order; their number. */
+/*
+ * The columns counted by verify_customer_sql() or, for the address
+ * relation, by verify_address_sql(), in order of their counts; their number.
+ */
 int
-verified_customer_columns(const Mapping *m, const char **names)
+verified_columns(const Mapping *m, bool customer_relation, const char **names)
 {
 	StringInfoData ignored;
 	int            n;
 
 	initStringInfo(&ignored);
-	n = append_unerased_customer(&ignored, m, false, names);
+	n = customer_relation ? append_unerased_customer(&ignored, m, false, names)
+						  : append_unerased_address(&ignored, m, names, 0);
 	pfree(ignored.data);
 	return n;
 }

@@ -180,7 +180,7 @@ read -r anonymized audit emails blocked_outcome erased <<<"$check"
 [ "$emails" = 0 ] || die "$emails sent emails left"
 [ "$erased" = "$N_ELIGIBLE" ] || die "$erased customers erased, expected $N_ELIGIBLE"
 [ "$blocked_outcome" = blocked ] || die "the blocked request has outcome '$blocked_outcome'"
-grep -q "anonymize: processed erasure requests in 3 batches: $N_ELIGIBLE anonymized, 0 closed without erasure, 1 blocked, 0 failed" \
+grep -q "anonymize: processed erasure requests in 3 batches: $N_ELIGIBLE anonymized, 0 closed without erasure, 1 blocked, 0 busy, 0 failed" \
 	"$work/server.log" || die "no LOG line of the first run in the server log"
 
 echo "ok: pg_cron ran CALL anonymize.process_requests(); $anonymized requests done, 1 blocked"
