@@ -47,7 +47,8 @@ plan_cache_invalidate(Datum arg, Oid relid)
 {
 	if (!current_state_valid)
 		return;
-	if (!OidIsValid(relid))
+	/* While a state is being built, any invalidation makes it stale. */
+	if (current_state == NULL || !OidIsValid(relid))
 	{
 		current_state_valid = false;
 		return;
