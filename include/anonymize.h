@@ -102,7 +102,7 @@ typedef struct StatementPlans
 	SPIPlanPtr  existing;         /* customers that exist; many only */
 	SPIPlanPtr *blockers;         /* per blocker rule: rows, amount */
 	SPIPlanPtr *blockers_locking; /* the same, rows locked FOR SHARE */
-	SPIPlanPtr  lock_address;     /* nowait only: rows FOR UPDATE NOWAIT */
+	SPIPlanPtr  classify_address; /* address rows locked; is_company */
 	SPIPlanPtr *lock_purge;       /* nowait only: per purge rule */
 	SPIPlanPtr  erase_address;    /* NULL when on the customer relation */
 	SPIPlanPtr  erase_customer;
@@ -166,7 +166,7 @@ extern char *existing_customers_sql(const Mapping *m);
 extern char *lock_customer_sql(const Mapping *m, bool many, bool nowait);
 extern char *blocker_sql(const Rule *rule, bool lock_rows, bool many,
 						 bool nowait);
-extern char *lock_address_sql(const Mapping *m, bool many);
+extern char *classify_address_sql(const Mapping *m, bool many, bool nowait);
 extern char *lock_purge_sql(const Rule *rule, bool many);
 extern char *erase_address_sql(const Mapping *m, bool many);
 extern char *erase_customer_sql(const Mapping *m, bool many);
@@ -187,6 +187,13 @@ extern const StatementPlans *get_statements(AnonymizeState *state,
 extern Oid                   relation_owner(Oid relid);
 
 /* security.c */
+typedef enum PrivilegeCheck
+{
+	CHECK_READ, /* can_anonymize(), blockers() */
+	CHECK_LOCK, /* an erasure, before it locks rows */
+	CHECK_ERASE /* an erasure, before it changes rows */
+} PrivilegeCheck;
+
 extern int  run_as_owner(const MappedRelation *rel, SPIPlanPtr plan,
 						 Datum *values, const char *nulls, Snapshot snapshot,
 						 Snapshot crosscheck, bool read_only);
@@ -197,8 +204,10 @@ extern int  run_verifying(const MappedRelation *rel, SPIPlanPtr plan,
 extern int  execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
 							 const char *nulls, bool read_only);
 extern void run_expression_check_as_owner(Oid owner, const char *sql);
-extern void check_caller_privileges(AnonymizeState *state, bool erasing);
+extern void check_caller_privileges(AnonymizeState *state,
+									PrivilegeCheck  check);
 extern void check_rows_visible(AnonymizeState *state);
+extern bool can_lock_rows(const MappedRelation *rel);
 
 /* audit.c */
 extern bool audit_lookup(AnonymizeState *state, Datum customer_id,

@@ -54,7 +54,7 @@ static void
 check_readable_customer(AnonymizeState *state, Datum customer_id)
 {
 	check_rows_visible(state);
-	check_caller_privileges(state, false);
+	check_caller_privileges(state, CHECK_READ);
 	if (!customer_exists(state, customer_id))
 		report_unknown_customer(customer_id);
 }

@@ -170,7 +170,22 @@ find_busy_customers(Batch *batch, Datum ids)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* Rule 1: lock the customers; from here on nothing new refers to them. */
+/* The company decision of a row: its columns 2 (is_company) and 3 (name). */
+static void
+read_company(CustomerErasure *customer, uint64 row)
+{
+	customer->is_company = row_bool(row, 2);
+	customer->company =
+		customer->is_company
+			? SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 3)
+			: NULL;
+}
+
+/*
+ * Rule 1: lock the customers; from here on nothing new refers to them.
+ * With the address on the customer row, that row also decides company or
+ * individual.
+ */
 static void
 lock_customers(Batch *batch)
 {
@@ -186,7 +201,13 @@ lock_customers(Batch *batch)
 	for (int i = 0; i < batch->n; i++)
 		batch->sorted[i]->outcome = ERASURE_UNKNOWN_CUSTOMER;
 	for (uint64 row = 0; row < locked; row++)
-		row_customer(batch, row)->outcome = ERASURE_DONE;
+	{
+		CustomerErasure *customer = row_customer(batch, row);
+
+		customer->outcome = ERASURE_DONE;
+		if (batch->state->mapping->address_on_customer)
+			read_company(customer, row);
+	}
 	SPI_freetuptable(SPI_tuptable);
 	if (batch->statements->nowait && locked < (uint64)batch->n)
 		find_busy_customers(batch, ids);
@@ -228,62 +249,61 @@ sort_out_customers(Batch *batch)
 }
 
 /*
- * The queue locks every row it will change before changing any, without
- * waiting: a row locked by a billing transaction fails the erasure with
- * lock_not_available at once (the request stays pending, as busy) instead
- * of waiting for it or deadlocking with it.
+ * Rule 3, first half: lock the address rows of the eligible customers and
+ * decide, before any rewrite, which are companies.
  */
 static void
-lock_rows_nowait(Batch *batch, Datum ids)
+classify_addresses(Batch *batch, Datum ids)
 {
 	const Mapping *m = batch->state->mapping;
 
-	if (batch->statements->lock_address != NULL &&
-		run_as_owner(&m->address, batch->statements->lock_address, &ids, NULL,
-					 InvalidSnapshot, InvalidSnapshot, false) != SPI_OK_SELECT)
+	if (batch->statements->classify_address == NULL)
+		return;
+	if (run_as_owner(&m->address, batch->statements->classify_address, &ids,
+					 NULL, InvalidSnapshot, InvalidSnapshot,
+					 false) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock billing addresses");
-	for (int i = 0; i < m->n_purge_rules; i++)
-		if (run_as_owner(&m->purge_rules[i].relation,
-						 batch->statements->lock_purge[i], &ids, NULL,
-						 InvalidSnapshot, InvalidSnapshot,
-						 false) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock the rows of purge rule \"%s\"",
-				 m->purge_rules[i].rule_name);
+	for (uint64 row = 0; row < SPI_processed; row++)
+		read_company(row_customer(batch, row), row);
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
- * Rules 3 and 4 for the eligible customers (n of them).  values and nulls
- * receive the parameters of the customer statements, for the verification.
+ * The queue locks the rows it will delete before changing any, without
+ * waiting (the address rows are locked by classify_addresses()): a row
+ * locked by a billing transaction fails the erasure with lock_not_available
+ * at once (the request stays pending, as busy) instead of waiting for it or
+ * deadlocking with it.  Where the caller lacks the UPDATE privilege that
+ * locking needs, the queue's lock_timeout bounds the wait instead.
  */
 static void
-erase_personal_data(Batch *batch, int n, Datum *values, char *nulls)
+lock_purged_rows_nowait(Batch *batch, Datum ids)
 {
 	const Mapping *m = batch->state->mapping;
-	Datum         *companies = palloc0(sizeof(Datum) * n);
-	bool          *company_nulls = palloc(sizeof(bool) * n);
-	int            k = 0;
 
-	values[1] = CStringGetTextDatum(m->placeholder);
-	nulls[0] = nulls[1] = ' ';
-
-	if (batch->statements->erase_address != NULL)
+	for (int i = 0; i < m->n_purge_rules; i++)
 	{
-		if (run_modifying(&m->address, batch->statements->erase_address,
-						  values, nulls) != SPI_OK_SELECT)
-			elog(ERROR, "could not erase billing addresses");
-		for (uint64 row = 0; row < SPI_processed; row++)
-		{
-			CustomerErasure *customer = row_customer(batch, row);
+		const Rule *rule = &m->purge_rules[i];
 
-			if (row_bool(row, 2))
-			{
-				customer->is_company = true;
-				customer->company = SPI_getvalue(SPI_tuptable->vals[row],
-												 SPI_tuptable->tupdesc, 3);
-			}
-		}
-		SPI_freetuptable(SPI_tuptable);
+		if (can_lock_rows(&rule->relation) &&
+			run_as_owner(&rule->relation, batch->statements->lock_purge[i],
+						 &ids, NULL, InvalidSnapshot, InvalidSnapshot,
+						 false) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the rows of purge rule \"%s\"",
+				 rule->rule_name);
 	}
+}
+
+/*
+ * $3 of the customer statements: the company name of each eligible
+ * customer (n of them), NULL for an individual.
+ */
+static void
+bind_companies(Batch *batch, int n, Datum *param, char *param_null)
+{
+	Datum *companies = palloc0(sizeof(Datum) * n);
+	bool  *company_nulls = palloc(sizeof(bool) * n);
+	int    k = 0;
 
 	for (int i = 0; i < batch->n; i++)
 	{
@@ -296,15 +316,30 @@ erase_personal_data(Batch *batch, int n, Datum *values, char *nulls)
 			companies[k] = CStringGetTextDatum(customer->company);
 		k++;
 	}
-	bind_values(batch, companies, company_nulls, n, TEXTOID, &values[2],
-				&nulls[2]);
+	bind_values(batch, companies, company_nulls, n, TEXTOID, param,
+				param_null);
+}
 
+/*
+ * Rules 3 and 4 for the eligible customers (n of them).  values and nulls
+ * receive the parameters of the customer statements, for the verification.
+ */
+static void
+erase_personal_data(Batch *batch, int n, Datum *values, char *nulls)
+{
+	const Mapping *m = batch->state->mapping;
+
+	values[1] = CStringGetTextDatum(m->placeholder);
+	nulls[0] = nulls[1] = ' ';
+	bind_companies(batch, n, &values[2], &nulls[2]);
+
+	if (batch->statements->erase_address != NULL &&
+		run_modifying(&m->address, batch->statements->erase_address, values,
+					  nulls) != SPI_OK_UPDATE)
+		elog(ERROR, "could not erase billing addresses");
 	if (run_modifying(&m->customer, batch->statements->erase_customer, values,
-					  nulls) != SPI_OK_UPDATE_RETURNING)
+					  nulls) != SPI_OK_UPDATE)
 		elog(ERROR, "could not erase customers");
-	for (uint64 row = 0; row < SPI_processed; row++)
-		row_customer(batch, row)->is_company = row_bool(row, 2);
-	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Rule 5 for one purge rule; counts the rows deleted per customer. */
@@ -444,7 +479,7 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 
 	Assert(n == 1 || batch.statements->many);
 	check_rows_visible(state);
-	check_caller_privileges(state, false);
+	check_caller_privileges(state, CHECK_LOCK);
 	for (int i = 0; i < n; i++)
 	{
 		customers[i].outcome = ERASURE_DONE; /* until found otherwise */
@@ -461,9 +496,10 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 	ids = eligible_ids(&batch, &n_eligible);
 	if (n_eligible == 0)
 		return;
-	check_caller_privileges(state, true);
+	check_caller_privileges(state, CHECK_ERASE);
+	classify_addresses(&batch, ids);
 	if (batch.statements->nowait)
-		lock_rows_nowait(&batch, ids);
+		lock_purged_rows_nowait(&batch, ids);
 	values[0] = ids;
 	erase_personal_data(&batch, n_eligible, values, nulls);
 	purge_until_gone(&batch, ids);

@@ -13,9 +13,11 @@
  *	   amounts do not sum to zero refuses the anonymization.  The customer's
  *	   rows of those relations are locked FOR SHARE, so nothing can turn into
  *	   a blocker before the transaction ends.
- *	3. Billing address: first name, last name and phone are erased.  A
- *	   company (the company column holds a non-blank character) keeps its
- *	   address; an individual loses every address column but the country.
+ *	3. Billing address: its rows are locked, and the customer is a company
+ *	   if one holds a company (a non-blank character in the company column),
+ *	   decided before anything is rewritten.  First name, last name and
+ *	   phone are erased.  A company keeps its address; an individual loses
+ *	   every address column but the country.
  *	4. Customer: the email is erased; the name becomes the company name for
  *	   a company and is erased for an individual.
  *	5. Purge: delete the customer's rows of every purge rule (sent emails,
@@ -104,27 +106,6 @@ append_erase(StringInfo sql, const ErasedColumn *column, bool *first)
 	*first = false;
 }
 
-/* Columns of the billing address erased for companies and individuals. */
-static void
-append_erase_address(StringInfo sql, const Mapping *m, bool *first)
-{
-	append_erase(sql, &m->first_name, first);
-	append_erase(sql, &m->last_name, first);
-	append_erase(sql, &m->phone, first);
-
-	/* An individual's address goes too; a company's stays. */
-	for (int i = 0; i < m->n_address_columns; i++)
-	{
-		const ErasedColumn *column = &m->address_columns[i];
-		const char         *quoted = quote_identifier(column->name);
-
-		appendStringInfo(sql, ", %s = CASE WHEN ", quoted);
-		append_is_company(sql, m);
-		appendStringInfo(sql, " THEN t.%s ELSE %s END", quoted,
-						 erased_value(column));
-	}
-}
-
 static void
 append_relation(StringInfo sql, const MappedRelation *rel)
 {
@@ -191,7 +172,41 @@ existing_customers_sql(const Mapping *m)
 }
 
 /*
- * Rule 1: returns the id of every customer locked.  Many customers are
+ * The company name decided for each customer before its rewrite: "$3" for
+ * one customer, "c.company" for many, joined to the rows of "t" by
+ * append_customer_join().  NULL for an individual.
+ */
+static const char *
+company_of(bool many)
+{
+	return many ? "c.company" : "$3";
+}
+
+/*
+ * The rows of "t" that belong to the customers: for many, joined to the
+ * pairs (customer id, company name) of $1 and $3; "joiner" is " FROM" in an
+ * UPDATE, "," in a SELECT.
+ */
+static void
+append_customer_join(StringInfo sql, const MappedRelation *rel, bool many,
+					 const char *joiner)
+{
+	if (!many)
+	{
+		append_key_match(sql, rel, false);
+		return;
+	}
+	appendStringInfo(sql,
+					 "%s ROWS FROM (pg_catalog.unnest($1),"
+					 " pg_catalog.unnest($3)) AS c (key, company)"
+					 " WHERE t.%s OPERATOR(pg_catalog.=) c.key",
+					 joiner, quote_identifier(rel->key_column));
+}
+
+/*
+ * Rule 1: returns the id of every customer locked, and when the billing
+ * address is on the customer row, whether it is a company's and the company
+ * name, decided on the row before it is rewritten.  Many customers are
  * locked in the order of their ids; without waiting, a customer locked by
  * another transaction is skipped.
  */
@@ -202,7 +217,15 @@ lock_customer_sql(const Mapping *m, bool many, bool nowait)
 	const char    *key = quote_identifier(m->customer.key_column);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT t.%s FROM ", key);
+	appendStringInfo(&sql, "SELECT t.%s", key);
+	if (m->address_on_customer)
+	{
+		appendStringInfoString(&sql, ", ");
+		append_is_company(&sql, m);
+		appendStringInfo(&sql, ", t.%s::pg_catalog.text",
+						 quote_identifier(m->company_column));
+	}
+	appendStringInfoString(&sql, " FROM ");
 	append_relation(&sql, &m->customer);
 	append_key_match(&sql, &m->customer, many);
 	if (many)
@@ -267,15 +290,6 @@ lock_rows_nowait_sql(const Rule *rule, bool many)
 	return sql.data;
 }
 
-/* The queue's lock of the address rows; NULL when on the customer row. */
-char *
-lock_address_sql(const Mapping *m, bool many)
-{
-	Rule rule = {.kind = RULE_PURGE, .relation = m->address};
-
-	return m->address_on_customer ? NULL : lock_rows_nowait_sql(&rule, many);
-}
-
 /* The queue's lock of the rows that a purge rule deletes. */
 char *
 lock_purge_sql(const Rule *rule, bool many)
@@ -284,11 +298,42 @@ lock_purge_sql(const Rule *rule, bool many)
 }
 
 /*
- * Rule 3, when the billing address has a relation of its own.  Returns one
- * row per customer: (customer id, is_company, company name), decided on the
- * rows as updated, so a concurrent change of the address is seen, never
- * overwritten blindly.  A customer with several company addresses gets the
- * least company name.
+ * Rule 3, first half, when the billing address has a relation of its own:
+ * locks the customers' address rows FOR UPDATE (NOWAIT for the queue) and
+ * returns one row per customer: (customer id, is_company, company name),
+ * decided on the rows before they are rewritten, so that a trigger of the
+ * rewrite cannot turn an individual into a company.  A customer with
+ * several company addresses gets the least company name.
+ */
+char *
+classify_address_sql(const Mapping *m, bool many, bool nowait)
+{
+	StringInfoData sql;
+
+	if (m->address_on_customer)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT b.key, pg_catalog.bool_or(b.is_company),"
+					 " pg_catalog.min(b.company) FILTER (WHERE b.is_company)"
+					 " FROM (SELECT t.%s AS key, ",
+					 quote_identifier(m->address.key_column));
+	append_is_company(&sql, m);
+	appendStringInfo(&sql,
+					 " AS is_company, t.%s::pg_catalog.text AS company"
+					 " FROM ",
+					 quote_identifier(m->company_column));
+	append_relation(&sql, &m->address);
+	append_key_match(&sql, &m->address, many);
+	appendStringInfoString(&sql, nowait ? " FOR UPDATE OF t NOWAIT) b"
+										: " FOR UPDATE OF t) b");
+	appendStringInfoString(&sql, " GROUP BY b.key");
+	return sql.data;
+}
+
+/*
+ * Rule 3, second half: erases the address rows ($2 the placeholder), each
+ * as a company's or an individual's, decided on the row as locked.
  */
 char *
 erase_address_sql(const Mapping *m, bool many)
@@ -298,73 +343,66 @@ erase_address_sql(const Mapping *m, bool many)
 
 	if (m->address_on_customer)
 		return NULL;
-
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "WITH u AS (UPDATE ");
+	appendStringInfoString(&sql, "UPDATE ");
 	append_relation(&sql, &m->address);
 	appendStringInfoString(&sql, " SET ");
-	append_erase_address(&sql, m, &first);
+	append_erase(&sql, &m->first_name, &first);
+	append_erase(&sql, &m->last_name, &first);
+	append_erase(&sql, &m->phone, &first);
+	for (int i = 0; i < m->n_address_columns; i++)
+	{
+		const ErasedColumn *column = &m->address_columns[i];
+		const char         *quoted = quote_identifier(column->name);
+
+		/* An individual's address goes too; a company's stays. */
+		appendStringInfo(&sql, ", %s = CASE WHEN ", quoted);
+		append_is_company(&sql, m);
+		appendStringInfo(&sql, " THEN t.%s ELSE %s END", quoted,
+						 erased_value(column));
+	}
 	append_key_match(&sql, &m->address, many);
-	appendStringInfo(&sql, " RETURNING t.%s AS key, ",
-					 quote_identifier(m->address.key_column));
-	append_is_company(&sql, m);
-	appendStringInfo(&sql,
-					 " AS is_company, t.%s::pg_catalog.text AS company)"
-					 " SELECT u.key, pg_catalog.bool_or(u.is_company),"
-					 " pg_catalog.min(u.company) FILTER (WHERE u.is_company)"
-					 " FROM u GROUP BY u.key",
-					 quote_identifier(m->company_column));
 	return sql.data;
 }
 
 /*
- * Rule 4, and rule 3 too when the address sits on the customer relation.
- * Returns (customer id, is_company) per customer.  $3 is the company name
- * found by rule 3, or NULL; in the many form, a text[] of them in the order
- * of the ids in $1.
+ * Rule 4, and rule 3 too when the address sits on the customer relation:
+ * the email is erased, the name becomes the company name ($3, NULL for an
+ * individual; for many a text[] in the order of the ids in $1) or is
+ * erased, and an individual's address columns are erased.
  */
 char *
 erase_customer_sql(const Mapping *m, bool many)
 {
 	StringInfoData sql;
 	bool           first = true;
-	const char    *name = quote_identifier(m->name.name);
+	const char    *company = company_of(many);
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "UPDATE ");
 	append_relation(&sql, &m->customer);
 	appendStringInfoString(&sql, " SET ");
 	append_erase(&sql, &m->email, &first);
+	appendStringInfo(&sql, ", %s = COALESCE(%s, %s)",
+					 quote_identifier(m->name.name), company,
+					 erased_value(&m->name));
 	if (m->address_on_customer)
 	{
-		appendStringInfo(&sql, ", %s = CASE WHEN ", name);
-		append_is_company(&sql, m);
-		appendStringInfo(&sql, " THEN t.%s::pg_catalog.text ELSE %s END",
-						 quote_identifier(m->company_column),
-						 erased_value(&m->name));
-		append_erase_address(&sql, m, &first);
-	}
-	else if (many)
-		appendStringInfo(&sql,
-						 ", %s = COALESCE(c.company, %s)"
-						 " FROM ROWS FROM (pg_catalog.unnest($1),"
-						 " pg_catalog.unnest($3)) AS c (key, company)"
-						 " WHERE t.%s OPERATOR(pg_catalog.=) c.key",
-						 name, erased_value(&m->name),
-						 quote_identifier(m->customer.key_column));
-	else
-		appendStringInfo(&sql, ", %s = COALESCE($3, %s)", name,
-						 erased_value(&m->name));
-	if (m->address_on_customer || !many)
-		append_key_match(&sql, &m->customer, many);
+		append_erase(&sql, &m->first_name, &first);
+		append_erase(&sql, &m->last_name, &first);
+		append_erase(&sql, &m->phone, &first);
+		for (int i = 0; i < m->n_address_columns; i++)
+		{
+			const ErasedColumn *column = &m->address_columns[i];
+			const char         *quoted = quote_identifier(column->name);
 
-	appendStringInfo(&sql, " RETURNING t.%s, ",
-					 quote_identifier(m->customer.key_column));
-	if (m->address_on_customer)
-		append_is_company(&sql, m);
-	else
-		appendStringInfoString(&sql, many ? "c.company IS NOT NULL"
-										  : "$3 IS NOT NULL");
+			appendStringInfo(&sql,
+							 ", %s = CASE WHEN %s IS NULL THEN %s ELSE t.%s "
+							 "END",
+							 quoted, company, erased_value(column), quoted);
+		}
+	}
+	append_customer_join(&sql, &m->customer, many, " FROM");
 	return sql.data;
 }
 
@@ -403,21 +441,20 @@ verify_purge_sql(const Rule *rule, bool many)
 	return sql.data;
 }
 
-/* ", count(*) FILTER (WHERE NOT erased)" for one column; its name. */
+/*
+ * ", count(*) FILTER (WHERE NOT erased)" for one column, and its name.
+ * With "individual_only", only the rows of individuals count (the company
+ * name expression is NULL).
+ */
 static void
 append_unerased_count(StringInfo sql, const ErasedColumn *column,
-					  const Mapping *m, bool individual_only,
-					  const char **names, int *n)
+					  const char *individual_only, const char **names, int *n)
 {
 	appendStringInfoString(sql, *n == 0 ? "pg_catalog.count(*) FILTER (WHERE "
 										: ", pg_catalog.count(*) FILTER "
 										  "(WHERE ");
-	if (individual_only)
-	{
-		appendStringInfoString(sql, "NOT ");
-		append_is_company(sql, m);
-		appendStringInfoString(sql, " AND ");
-	}
+	if (individual_only != NULL)
+		appendStringInfo(sql, "%s IS NULL AND ", individual_only);
 	appendStringInfoString(sql, "NOT (");
 	append_is_erased(sql, column);
 	appendStringInfoString(sql, "))");
@@ -428,21 +465,23 @@ append_unerased_count(StringInfo sql, const ErasedColumn *column,
 
 /* The counts of unerased address columns, in the order of their names. */
 static int
-append_unerased_address(StringInfo sql, const Mapping *m, const char **names,
-						int n)
+append_unerased_address(StringInfo sql, const Mapping *m, bool many,
+						const char **names, int n)
 {
-	append_unerased_count(sql, &m->first_name, m, false, names, &n);
-	append_unerased_count(sql, &m->last_name, m, false, names, &n);
-	append_unerased_count(sql, &m->phone, m, false, names, &n);
+	append_unerased_count(sql, &m->first_name, NULL, names, &n);
+	append_unerased_count(sql, &m->last_name, NULL, names, &n);
+	append_unerased_count(sql, &m->phone, NULL, names, &n);
 	for (int i = 0; i < m->n_address_columns; i++)
-		append_unerased_count(sql, &m->address_columns[i], m, true, names, &n);
+		append_unerased_count(sql, &m->address_columns[i], company_of(many),
+							  names, &n);
 	return n;
 }
 
 /*
  * Rule 6 for the address relation of its own: one row, the number of the
- * customers' address rows in which each erased column still holds data.
- * NULL when the address is on the customer relation.
+ * customers' address rows in which each erased column still holds data,
+ * by the company decision taken before the rewrite; parameters as for rule
+ * 4.  NULL when the address is on the customer relation.
  */
 char *
 verify_address_sql(const Mapping *m, bool many)
@@ -453,28 +492,11 @@ verify_address_sql(const Mapping *m, bool many)
 		return NULL;
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	append_unerased_address(&sql, m, NULL, 0);
+	append_unerased_address(&sql, m, many, NULL, 0);
 	appendStringInfoString(&sql, " FROM ");
 	append_relation(&sql, &m->address);
-	append_key_match(&sql, &m->address, many);
+	append_customer_join(&sql, &m->address, many, ",");
 	return sql.data;
-}
-
-/* The name a customer has after rule 4, as text. */
-static void
-append_erased_name(StringInfo sql, const Mapping *m, bool many)
-{
-	if (m->address_on_customer)
-	{
-		appendStringInfoString(sql, "CASE WHEN ");
-		append_is_company(sql, m);
-		appendStringInfo(sql, " THEN t.%s::pg_catalog.text ELSE %s END",
-						 quote_identifier(m->company_column),
-						 erased_text(&m->name));
-	}
-	else
-		appendStringInfo(sql, "COALESCE(%s, %s)", many ? "c.company" : "$3",
-						 erased_text(&m->name));
 }
 
 static int
@@ -483,24 +505,24 @@ append_unerased_customer(StringInfo sql, const Mapping *m, bool many,
 {
 	int n = 0;
 
-	append_unerased_count(sql, &m->email, m, false, names, &n);
+	append_unerased_count(sql, &m->email, NULL, names, &n);
 	appendStringInfo(sql,
 					 ", pg_catalog.count(*) FILTER (WHERE t.%s::pg_catalog."
-					 "text IS DISTINCT FROM ",
-					 quote_identifier(m->name.name));
-	append_erased_name(sql, m, many);
-	appendStringInfoChar(sql, ')');
+					 "text IS DISTINCT FROM COALESCE(%s, %s))",
+					 quote_identifier(m->name.name), company_of(many),
+					 erased_text(&m->name));
 	if (names != NULL)
 		names[n] = m->name.name;
 	n++;
 	if (m->address_on_customer)
-		n = append_unerased_address(sql, m, names, n);
+		n = append_unerased_address(sql, m, many, names, n);
 	return n;
 }
 
 /*
  * Rule 6 for the customer relation: one row, the number of customers in
- * which each erased column still holds data; parameters as for rule 4.
+ * which each erased column still holds data, the name included (it must be
+ * the company name or erased); parameters as for rule 4.
  */
 char *
 verify_customer_sql(const Mapping *m, bool many)
@@ -512,14 +534,7 @@ verify_customer_sql(const Mapping *m, bool many)
 	append_unerased_customer(&sql, m, many, NULL);
 	appendStringInfoString(&sql, " FROM ");
 	append_relation(&sql, &m->customer);
-	if (many && !m->address_on_customer)
-		appendStringInfo(&sql,
-						 ", ROWS FROM (pg_catalog.unnest($1),"
-						 " pg_catalog.unnest($3)) AS c (key, company)"
-						 " WHERE t.%s OPERATOR(pg_catalog.=) c.key",
-						 quote_identifier(m->customer.key_column));
-	else
-		append_key_match(&sql, &m->customer, many);
+	append_customer_join(&sql, &m->customer, many, ",");
 	return sql.data;
 }
 
@@ -534,8 +549,9 @@ verified_columns(const Mapping *m, bool customer_relation, const char **names)
 	int            n;
 
 	initStringInfo(&ignored);
-	n = customer_relation ? append_unerased_customer(&ignored, m, false, names)
-						  : append_unerased_address(&ignored, m, names, 0);
+	n = customer_relation
+			? append_unerased_customer(&ignored, m, false, names)
+			: append_unerased_address(&ignored, m, false, names, 0);
 	pfree(ignored.data);
 	return n;
 }

@@ -198,10 +198,10 @@ free_plan_array(SPIPlanPtr *plans, int n)
 static void
 free_statement_plans(StatementPlans *plans, const Mapping *m)
 {
-	SPIPlanPtr *single[] = {&plans->lock_customer,   &plans->existing,
-							&plans->lock_address,    &plans->erase_address,
-							&plans->erase_customer,  &plans->verify_address,
-							&plans->verify_customer, &plans->audit_insert};
+	SPIPlanPtr *single[] = {&plans->lock_customer,    &plans->existing,
+							&plans->classify_address, &plans->erase_address,
+							&plans->erase_customer,   &plans->verify_address,
+							&plans->verify_customer,  &plans->audit_insert};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);
@@ -265,11 +265,12 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	}
 	if (nowait)
 	{
-		plans->lock_address = prepare_kept(lock_address_sql(m, many), 1, &key);
 		for (int i = 0; i < m->n_purge_rules; i++)
 			plans->lock_purge[i] = prepare_kept(
 				lock_purge_sql(&m->purge_rules[i], many), 1, &key);
 	}
+	plans->classify_address =
+		prepare_kept(classify_address_sql(m, many, nowait), 1, &key);
 	plans->erase_address = prepare_kept(erase_address_sql(m, many), 2, erase);
 	plans->erase_customer =
 		prepare_kept(erase_customer_sql(m, many), 3, erase);
@@ -281,7 +282,7 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 			prepare_kept(verify_purge_sql(&m->purge_rules[i], many), 1, &key);
 	}
 	plans->verify_address =
-		prepare_kept(verify_address_sql(m, many), 2, erase);
+		prepare_kept(verify_address_sql(m, many), 3, erase);
 	plans->verify_customer =
 		prepare_kept(verify_customer_sql(m, many), 3, erase);
 	plans->audit_insert = prepare_kept(audit_insert_sql(many), 4, audit);

@@ -3,16 +3,20 @@
  * security.c
  *	  Whose rights the statements of an erasure run with.
  *
- * A statement on a mapped relation runs as the owner of that relation, in
- * a security-restricted operation, as VACUUM, ANALYZE and contrib/amcheck
- * do: triggers, rules, policies and functions that the owner wrote run with
- * the owner's rights, never with those of the caller.  A superuser (or a
- * pg_cron job scheduled by one) therefore cannot be made to run code that a
- * less privileged table owner wrote with superuser rights.  Since the
- * statements no longer run with the caller's rights, the caller's
- * privileges are checked here first, the way the executor would check them:
- * SELECT on every mapped relation, UPDATE of the erased columns, DELETE
- * where rows are purged.
+ * A caller with the privileges of a mapped relation's owner (a superuser,
+ * a pg_cron job scheduled by one, the owner, a member of it) runs the
+ * statements on that relation as the owner, in a security-restricted
+ * operation, as VACUUM, ANALYZE and contrib/amcheck do: triggers, rules,
+ * policies and functions that the owner wrote run with the owner's rights,
+ * never with the caller's higher ones.  Any other caller (an operator role)
+ * runs them with its own rights, as a plain statement would: running the
+ * owner's code as the owner in the caller's session would let the caller
+ * shadow the owner's tables with temporary ones (functions search pg_temp
+ * first) and so use the owner's rights.  In both cases no code runs with
+ * more rights than its author's or the caller's.  The caller's privileges
+ * are checked here first, the way the executor would check them: SELECT on
+ * every mapped relation, UPDATE of the erased columns, DELETE where rows are
+ * purged.
  *
  * Statements on the extension's own tables (audit log, request queue) run
  * as the extension owner, so that callers cannot write those directly.
@@ -32,9 +36,22 @@
 #include "anonymize.h"
 
 /*
- * Runs a kept plan on a mapped relation as the relation's owner, in a
- * security-restricted operation; settings that the owner's code changes
- * are undone when it ends.
+ * True when statements on the relation run as its owner: the caller has the
+ * owner's privileges but is not the owner.
+ */
+static bool
+runs_as_owner(Oid owner)
+{
+	Oid caller = GetUserId();
+
+	return caller != owner && has_privs_of_role(caller, owner);
+}
+
+/*
+ * Runs a kept plan on a mapped relation: as the relation's owner, in a
+ * security-restricted operation, when the caller has the owner's privileges
+ * (settings that the owner's code changes are undone when it ends), else as
+ * the caller.
  */
 int
 run_as_owner(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
@@ -46,6 +63,9 @@ run_as_owner(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 	int save_nestlevel;
 	int result;
 
+	if (!runs_as_owner(rel->owner))
+		return SPI_execute_snapshot(plan, values, nulls, snapshot, crosscheck,
+									read_only, true, 0);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(rel->owner,
 						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
@@ -114,9 +134,9 @@ execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 }
 
 /*
- * Plans and runs the query that checks a rule's expression, as the owner of
- * its relation in a security-restricted operation: functions the
- * expression calls are planned (and may be folded) with the owner's rights.
+ * Plans and runs the query that checks a rule's expression with the rights
+ * its statements run with (run_as_owner): functions the expression calls
+ * are planned, and may be folded, with those rights.
  */
 void
 run_expression_check_as_owner(Oid owner, const char *sql)
@@ -125,6 +145,12 @@ run_expression_check_as_owner(Oid owner, const char *sql)
 	int save_sec_context;
 	int save_nestlevel;
 
+	if (!runs_as_owner(owner))
+	{
+		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not check expression \"%s\"", sql);
+		return;
+	}
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner,
 						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
@@ -183,19 +209,59 @@ check_address_privileges(const Mapping *m)
 }
 
 /*
+ * Whether the statements may lock rows of the relation FOR UPDATE or FOR
+ * SHARE: as its owner, or as a caller with the UPDATE privilege on one of
+ * its columns.
+ */
+bool
+can_lock_rows(const MappedRelation *rel)
+{
+	Oid user = GetUserId();
+
+	return runs_as_owner(rel->owner) ||
+		   pg_class_aclcheck(rel->relid, user, ACL_UPDATE) == ACLCHECK_OK ||
+		   pg_attribute_aclcheck_all(rel->relid, user, ACL_UPDATE,
+									 ACLMASK_ANY) == ACLCHECK_OK;
+}
+
+/* Errors out unless the statements may lock rows of the relation. */
+static void
+check_lock_privilege(const MappedRelation *rel)
+{
+	if (can_lock_rows(rel))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for table %s", rel->name),
+			 errdetail("anonymize locks the customer's rows of \"%s.%s\", "
+					   "which needs the UPDATE privilege on one of its "
+					   "columns.",
+					   rel->schema, rel->name),
+			 errhint("Grant UPDATE on a column that is never updated, such "
+					 "as an identity key, as README.md shows.")));
+}
+
+/*
  * Errors out unless the caller may do what the call does: read the
- * customer and the relations of the blocker rules and, when erasing, update
- * the erased columns and delete the purged rows.
+ * customer and the relations of the blocker rules; to erase, lock their
+ * rows (CHECK_LOCK, before anything is locked) and update the erased columns
+ * and delete the purged rows (CHECK_ERASE, once the customer is eligible).
  */
 void
-check_caller_privileges(AnonymizeState *state, bool erasing)
+check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 {
 	const Mapping *m = state->mapping;
 
 	check_relation_privilege(&m->customer, ACL_SELECT);
 	for (int i = 0; i < m->n_blocker_rules; i++)
 		check_relation_privilege(&m->blocker_rules[i].relation, ACL_SELECT);
-	if (!erasing)
+	if (check == CHECK_READ)
+		return;
+
+	check_lock_privilege(&m->customer);
+	for (int i = 0; i < m->n_blocker_rules; i++)
+		check_lock_privilege(&m->blocker_rules[i].relation);
+	if (check == CHECK_LOCK)
 		return;
 
 	check_erased_column(&m->customer, m->name.name);
@@ -211,7 +277,7 @@ check_caller_privileges(AnonymizeState *state, bool erasing)
 
 /*
  * Errors out if row-level security hides rows of a mapped relation from
- * the caller, or from the owner the statements run as (FORCE ROW LEVEL
+ * the caller, or from the owner the statements may run as (FORCE ROW LEVEL
  * SECURITY): a hidden blocker would not block, and a hidden row to erase
  * would survive.  Anonymizing needs to see all of a customer.
  */
@@ -223,7 +289,8 @@ check_rows_visible(AnonymizeState *state)
 		const MappedRelation *rel = state->relations[i];
 
 		if (check_enable_rls(rel->relid, InvalidOid, true) == RLS_ENABLED ||
-			check_enable_rls(rel->relid, rel->owner, true) == RLS_ENABLED)
+			(runs_as_owner(rel->owner) &&
+			 check_enable_rls(rel->relid, rel->owner, true) == RLS_ENABLED))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("row-level security hides rows of relation "

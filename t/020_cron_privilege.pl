@@ -14,7 +14,8 @@
 # run as the superuser at the next cron minute and app_owner would become
 # superuser.  Every statement that anonymize runs on a mapped relation must
 # therefore run as that relation's owner in a security-restricted operation
-# (as VACUUM does): the trigger runs as app_owner, the ALTER ROLE fails, the
+# when the caller has the owner's privileges (as VACUUM does): the trigger
+# runs as app_owner, the ALTER ROLE fails, the
 # erasure of that customer fails (its request stays pending, outcome
 # 'failed', the error in anonymize.requests.blockers), and the role stays
 # NOT superuser.
@@ -31,7 +32,9 @@
 # Scenario 2 (database opdb, job 'anon-op' scheduled the README's way for
 # the role gdpr_operator with cron.schedule_in_database, with the README's
 # grants): customer C with sent emails -> the run succeeds, C is erased with
-# an audit row naming gdpr_operator, and the logging trigger saw app_owner.
+# an audit row naming gdpr_operator, and the logging trigger ran with the
+# operator's own rights (it does not have the privileges of app_owner, so
+# its statements are not run as the owner: sql/owner_rights.sql shows why).
 #
 # The two scenarios use two databases so that both jobs run in the same
 # cron minute without claiming each other's requests (process_requests
@@ -316,8 +319,8 @@ SELECT r.state || '|' || r.outcome || '|' || a.anonymized_by || '|'
 	'done|anonymized|gdpr_operator|0|true',
 	'its request is done: customer erased, audit row by gdpr_operator');
 is( $node->safe_psql('opdb', q{SELECT string_agg(DISTINCT who, ',') FROM billing.trigger_log}),
-	'app_owner',
-	'in the operator job too the logging trigger ran as the table owner');
+	'gdpr_operator',
+	'in the operator job the logging trigger ran with the operator\'s own rights');
 
 $node->stop;
 done_testing();
