@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -71,7 +72,9 @@ run_blocker_rule(const Rule *rule, SPIPlanPtr plan, Datum param,
 		bool      isnull;
 
 		blocker->rule = rule;
-		blocker->customer_id = SPI_getbinval(tuple, desc, 1, &isnull);
+		/* a copy: the result table is freed below */
+		blocker->customer_id =
+			datumCopy(SPI_getbinval(tuple, desc, 1, &isnull), false, UUID_LEN);
 		blocker->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 		if (rule->kind == RULE_BALANCE)
 			blocker->amount = SPI_getvalue(tuple, desc, 3);
