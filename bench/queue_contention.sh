@@ -3,7 +3,7 @@
 # load: deadlocks, and customers the queue skipped ("busy").
 #
 #   bash bench/queue_contention.sh            # as root; ~1.5 minutes on 2 cores
-#   bash bench/queue_contention.sh --check    # exit 1 if any deadlock
+#   bash bench/queue_contention.sh --check    # exit 1 if any deadlock or crash
 #
 # In a throwaway cluster (own port and socket, as user postgres, removed at
 # exit) it loads examples/billing.sql and the extension, generates CUSTOMERS
@@ -27,22 +27,29 @@
 #               BATCH_SIZE) until the time is up (one psql per call), which
 #               locks each customer FOR UPDATE and then its invoices,
 #               subscriptions and balance lines FOR SHARE -- the opposite
-#               order of the billing transaction;
-#   3. reports deadlocks (pg_stat_database.deadlocks of the database, and
+#               order of the billing transaction (since 1.2 without waiting:
+#               customers SKIP LOCKED, the other rows NOWAIT, and a customer
+#               whose rows are locked is left pending as 'busy');
+#   3. reports server crashes (server log), deadlocks
+#      (pg_stat_database.deadlocks of the database, and
 #      the server log: with log_lock_waits = on the victim of a deadlock logs
 #      "detected deadlock while waiting", even when the error is caught, as
 #      the queue does per batch; application_name tells queue from billing),
-#      lock waits longer than deadlock_timeout, billing transactions, retries
-#      and failures, the queue's attempts left 'busy' (skipped because billing
-#      held a lock; retried by the next call) or failed, summed over the calls,
+#      lock waits longer than deadlock_timeout, billing transactions, tps
+#      (also while the queue had requests pending, and after), retries and
+#      failures, the queue's attempts left 'busy' (skipped because billing
+#      held a lock; retried by the next call) by cause (skip locked, or the
+#      SQLSTATE of the lock error) or failed, summed over the calls, the same
+#      two sums from the "N busy, N failed" of the queue's summary NOTICEs,
 #      and the requests at the end: done, pending with last outcome 'busy',
 #      'failed' or other.
 #
-# With the defaults the queue stays busy for most of the 30 s on current
-# main (it waits deadlock_timeout at every deadlock); a queue that never
-# waits drains sooner.  Raw results: per level, pgbench.txt, queue.txt (the
-# NOTICEs of every call), queue.tsv (per call: second, batches, exit code,
-# pending, busy, failed), failed.txt (the errors of failed attempts),
+# With the defaults a queue that waits for row locks (1.1) stays at work for
+# most of the 30 s (it waits deadlock_timeout at every deadlock); the queue
+# of 1.2, which never waits, drains in a few seconds.  Raw results: per
+# level, pgbench.txt, queue.txt (the NOTICEs of every call), queue.tsv (per
+# call: second, batches, exit code, pending, busy, failed), busy.txt and
+# failed.txt (per busy or failed attempt: request id and the error),
 # pending.txt, and the server log of the run.
 #
 # Billing transactions of different customers share no row and each touches
@@ -50,7 +57,7 @@
 #
 # The benchmark reports; it does not assert.  It exits 0 after printing
 # the table, 1 only when the script itself failed -- or, with --check, when
-# some isolation level had a deadlock.
+# some isolation level had a deadlock or the server crashed.
 #
 # Environment (all optional):
 #   ANON_PG_BIN      PostgreSQL bin directory (default /usr/lib/postgresql/15/bin)
@@ -197,7 +204,7 @@ run_level() {
 	log "$level: billing ($CLIENTS clients) and queue (batch_size => $BATCH_SIZE) for ${DURATION}s"
 	anon_as_postgres env PGAPPNAME="qc_billing_$tag" PGOPTIONS="$billing_opts" \
 		timeout $((DURATION + 120)) \
-		pgbench -n -c "$CLIENTS" -j "$CLIENTS" -T "$DURATION" \
+		pgbench -n -c "$CLIENTS" -j "$CLIENTS" -T "$DURATION" -P 1 \
 		--max-tries="$MAX_TRIES" --failures-detailed \
 		-D ncust="$CUSTOMERS" -D hot="$HOT_PERCENT" -D window=$((2 * BATCH_SIZE)) \
 		-f "$BENCH/queue_contention_billing.pgbench" "$db" \
@@ -231,6 +238,7 @@ queue_loop() {
 	local db=$1 tag=$2 opts=$3 start=$4 end=$5 out=$6 now left rc batches counts since
 	: >"$out/queue.tsv"
 	: >"$out/failed.txt"
+	: >"$out/busy.txt"
 	while now=$(date +%s) && [ "$now" -lt "$end" ]; do
 		left=$((end - now))
 		since=$(date +%s.%N)
@@ -251,6 +259,11 @@ queue_loop() {
 		psql_val "$db" "SELECT request_id || ': ' || blockers FROM anonymize.requests
 			WHERE state = 'pending' AND outcome = 'failed'
 			  AND last_attempt_at >= to_timestamp($since)" >>"$out/failed.txt" || true
+		# why the attempts were busy: the lock error, or (customer skipped
+		# by SKIP LOCKED) "the customer is locked by another transaction"
+		psql_val "$db" "SELECT request_id || ': ' || coalesce(blockers, '') FROM anonymize.requests
+			WHERE state = 'pending' AND outcome = 'busy'
+			  AND last_attempt_at >= to_timestamp($since)" >>"$out/busy.txt" || true
 		# nothing to do (or an error): do not spin
 		if [ "${batches:-0}" = 0 ]; then sleep 0.5; fi
 	done
@@ -265,10 +278,17 @@ collect() {
 	logcount() {	# app pattern -> lines of that application matching it
 		grep -c "app=qc_$1_$tag .*$2" "$slog" || true
 	}
+	by_kind() {	# lines of kinds -> " (kind: n, kind: n)", most frequent first
+		sort | uniq -c | sort -rn | awk '{ n = $1; $1 = ""; printf "%s%s: %s", NR == 1 ? " (" : ", ", substr($0, 2), n }
+			END { if (NR) printf ")" }'
+	}
 	pgb() {	# pgbench output line -> first number after it
 		sed -n "s/^$1: *\([0-9.]*\).*/\1/p" "$p" | head -n 1
 	}
 	put level "$level"
+	# a crash restarts every backend and discards the statistics: the other
+	# numbers of the level are then not to be trusted
+	put "server crashes (server log)" "$(grep -c 'terminated by signal' "$slog" || true)"
 	put "deadlocks (pg_stat_database)" "$deadlocks"
 	put "  victim queue (server log)" "$(logcount queue 'detected deadlock while waiting')"
 	put "  victim billing (server log)" "$(logcount billing 'detected deadlock while waiting')"
@@ -276,6 +296,11 @@ collect() {
 	put "lock waits > deadlock_timeout: billing" "$(logcount billing 'still waiting for')"
 	put "billing transactions" "$(pgb 'number of transactions actually processed')"
 	put "billing tps" "$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$p" | head -n 1)"
+	# pgbench -P 1: tps per second, averaged while the queue had requests
+	# pending (up to the second it drained) and after
+	put "billing tps while the queue worked / after" "$(awk -v d="$(awk -F'\t' '$4 == "0" { print $1; exit }' "$q")" '
+		$1 == "progress:" { t = $2 + 0; if (d == "" || t <= d) { w += $4; nw++ } else { a += $4; na++ } }
+		END { printf "%s / %s", nw ? int(w / nw) : "-", na ? int(a / na) : "-" }' "$p")"
 	put "billing retried (deadlock, serialization)" "$(pgb 'number of transactions retried')"
 	put "billing failed after $MAX_TRIES tries (deadlock/serial.)" \
 		"$(pgb 'number of failed transactions') ($(pgb 'number of deadlock failures')/$(pgb 'number of serialization failures'))"
@@ -283,10 +308,15 @@ collect() {
 	put "queue calls (with error)" "$(wc -l <"$q") ($(awk -F'\t' '$3 != 0' "$q" | wc -l))"
 	put "queue drained after (s)" "$(awk -F'\t' '$4 == "0" { print $1; found = 1; exit }
 		END { if (!found) print "not drained" }' "$q")"
-	put "queue attempts left busy" "$(awk -F'\t' '{ s += $5 } END { print s + 0 }' "$q")"
+	put "queue attempts left busy (by cause)" "$(awk -F'\t' '{ s += $5 } END { print s + 0 }' "$q")$(
+		sed -n 's/^[0-9]*: error \([0-9A-Z]*\):.*/\1/p; s/^[0-9]*: the customer is locked.*/skip locked/p' "$out/busy.txt" |
+			by_kind)"
 	put "queue attempts failed (by SQLSTATE)" "$(awk -F'\t' '{ s += $6 } END { print s + 0 }' "$q")$(
-		sed -n 's/^[0-9]*: error \([0-9A-Z]*\):.*/\1/p' "$out/failed.txt" | sort | uniq -c | awk '{ printf "%s%s: %s", NR == 1 ? " (" : ", ", $2, $1 }
-			END { if (NR) printf ")" }')"
+		sed -n 's/^[0-9]*: error \([0-9A-Z]*\):.*/\1/p' "$out/failed.txt" | by_kind)"
+	# the same two sums from the queue's own summaries ("... N busy, N failed"
+	# of each call), as a check of the table-based ones above
+	put "queue busy / failed (its NOTICEs)" "$(sed -n 's/.*processed erasure requests in .* \([0-9]*\) busy, \([0-9]*\) failed.*/\1 \2/p' "$out/queue.txt" |
+		awk '{ b += $1; f += $2 } END { print NR ? b " / " f : "n/a" }')"
 	psql_val "$db" "
 		SELECT format(E'%s\t%s\t%s', '$tag', k, v) FROM (
 		SELECT 1, 'requests', count(*) FROM anonymize.requests
@@ -343,6 +373,11 @@ report | tee "$RESULTS/report.txt"
 
 if [ "$CHECK" = 1 ]; then
 	total=$(awk -F'\t' '$2 == "deadlocks (pg_stat_database)" { s += $3 } END { print s + 0 }' "$RESULTS/metrics.tsv")
+	crashes=$(awk -F'\t' '$2 == "server crashes (server log)" { s += $3 } END { print s + 0 }' "$RESULTS/metrics.tsv")
+	if [ "$crashes" -gt 0 ]; then
+		echo "--check: $crashes server crashes (see server.log); deadlock counts are not reliable" >&2
+		exit 1
+	fi
 	if [ "$total" -gt 0 ]; then
 		echo "--check: $total deadlocks" >&2
 		exit 1

@@ -24,11 +24,12 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "utils/lsyscache.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
@@ -324,6 +325,13 @@ typedef struct ClaimedRequest
 static bool set_based_batches = true;
 
 /*
+ * The longest the queue waits for a lock (ms; 0: lock_timeout as it is).
+ * Its row locks never wait; this bounds what they cannot cover: foreign key
+ * checks of its deletes, table locks, rows it may not lock itself.
+ */
+static int queue_lock_timeout = 100;
+
+/*
  * The largest batch: the customers of a batch and their outcomes are held
  * in memory until the batch commits.
  */
@@ -338,6 +346,33 @@ requests_define_settings(void)
 							 "When off, it anonymizes one customer at a time.",
 							 &set_based_batches, true, PGC_USERSET, 0, NULL,
 							 NULL, NULL);
+	DefineCustomIntVariable(
+		"anonymize.queue_lock_timeout",
+		"The longest process_requests() waits for a lock.",
+		"A customer whose erasure would wait longer is left busy and tried "
+		"again at the next run.  Zero leaves lock_timeout as it is.",
+		&queue_lock_timeout, 100, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, NULL,
+		NULL, NULL);
+}
+
+/*
+ * The settings of a batch, undone at its end: rule conditions see
+ * pg_catalog only, as in the functions, and no lock is waited for long.
+ */
+static void
+set_batch_settings(void)
+{
+	set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+					  PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (queue_lock_timeout > 0 &&
+		(LockTimeout == 0 || LockTimeout > queue_lock_timeout))
+	{
+		char value[32];
+
+		snprintf(value, sizeof(value), "%dms", queue_lock_timeout);
+		set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 /*
@@ -685,10 +720,8 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 		 */
 		SPI_connect_ext(SPI_OPT_NONATOMIC);
 
-		/* Rule conditions must see pg_catalog only, as in the functions. */
 		guc_level = NewGUCNestLevel();
-		set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-						  PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		set_batch_settings();
 		claimed = process_batch_with_state(TimestampTzGetDatum(started),
 										   batch_size, &counts);
 		pending = count_pending();
