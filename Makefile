@@ -6,6 +6,7 @@ OBJS = \
 	src/audit.o \
 	src/drop_guard.o \
 	src/eligibility.o \
+	src/foreign_keys.o \
 	src/erasure.o \
 	src/erasure_rules.o \
 	src/mapping.o \

@@ -152,7 +152,10 @@ extern Mapping *load_mapping(void);
 extern Oid      resolve_mapped_relation(const char *schema, const char *name);
 extern Oid      extension_table_oid(const char *name);
 extern Oid      anonymize_extension_owner(void);
-extern void     check_purge_cascades(const Mapping *m);
+
+/* foreign_keys.c */
+extern void order_purge_rules(Mapping *m);
+extern void check_cascades(const Mapping *m);
 
 /* mapping_validate.c */
 extern void check_key_column(Oid relid, const char *column);

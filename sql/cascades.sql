@@ -1,10 +1,12 @@
 --
--- cascades: an erasure never deletes or changes rows of a relation that no
--- purge rule deletes as a whole through a foreign key ON DELETE CASCADE,
--- SET NULL or SET DEFAULT.  Before 1.2, purging an 'initialized'
--- subscription deleted the paid invoice billed for it.  A purge rule that
--- would cascade is refused when it is set, and checked again whenever the
--- plans are built, since the schema can change later.
+-- cascades: an erasure never deletes or changes rows through a referential
+-- action: ON DELETE CASCADE, SET NULL or SET DEFAULT on a purged relation
+-- (cascaded rows need not belong to the customer), ON UPDATE ones on an
+-- erased column.  Before 1.2, purging an 'initialized' subscription deleted
+-- the paid invoice billed for it.  Such a mapping is refused when a purge
+-- rule is set, and checked again whenever the plans are built, since the
+-- schema can change later.  With RESTRICT or NO ACTION, referencing rows
+-- that are purged too go first.
 --
 \ir sql/include/fresh_billing.sql
 \pset null '(null)'
@@ -48,20 +50,53 @@ SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'acme
 SELECT customer_id, status, amount, subscription_id IS NOT NULL AS for_subscription
   FROM billing.invoices ORDER BY id;
 
--- A cascade into a relation that no rule purges is refused ...
+-- A cascade is refused even into a relation that a rule purges as a whole:
+-- another customer's attachment of this customer's email would go too.
 CREATE TABLE billing.email_attachments (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	customer_id uuid NOT NULL,
 	email_id bigint NOT NULL REFERENCES billing.sent_emails ON DELETE CASCADE);
 INSERT INTO billing.email_attachments (customer_id, email_id)
 SELECT customer_id, id FROM billing.sent_emails WHERE customer_id = :'jean';
+INSERT INTO billing.email_attachments (customer_id, email_id)
+SELECT :'maria', id FROM billing.sent_emails WHERE customer_id = :'jean';
 SELECT * FROM anonymize.anonymize_customer(:'jean');
--- ... and so is one into a relation purged only in part ...
-SELECT anonymize.set_purge_rule('email_attachments', 'billing.email_attachments',
-	'customer_id', $$email_id > 0$$);
--- ... but one into a relation that a purge rule deletes as a whole is
--- covered: the rows go anyway.
-SELECT anonymize.set_purge_rule('email_attachments', 'billing.email_attachments',
+SELECT anonymize.set_purge_rule('zz_attachments', 'billing.email_attachments',
 	'customer_id');
+
+-- NO ACTION: the rule is accepted.  Another customer's attachment of
+-- jean's email stops jean's erasure with a foreign key error; nothing
+-- changes.  Without it, the attachments are purged by their own rule,
+-- before the emails they reference (whatever the rule names say).
+ALTER TABLE billing.email_attachments
+	DROP CONSTRAINT email_attachments_email_id_fkey,
+	ADD FOREIGN KEY (email_id) REFERENCES billing.sent_emails;
+SELECT anonymize.set_purge_rule('zz_attachments', 'billing.email_attachments',
+	'customer_id');
+SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'jean'));
+SELECT count(*) AS attachments FROM billing.email_attachments;
+DELETE FROM billing.email_attachments WHERE customer_id = :'maria';
 SELECT * FROM anonymize.anonymize_customer(:'jean');
 SELECT count(*) AS attachments_left FROM billing.email_attachments;
+
+-- ON UPDATE actions on an erased column are refused too.
+ALTER TABLE billing.customers ADD UNIQUE (email);
+CREATE TABLE billing.newsletter (
+	email text REFERENCES billing.customers (email) ON UPDATE CASCADE);
+SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'maria'));
+ALTER TABLE billing.newsletter DROP CONSTRAINT newsletter_email_fkey,
+	ADD FOREIGN KEY (email) REFERENCES billing.customers (email) ON UPDATE SET NULL;
+SELECT pg_temp.sqlstate(format('SELECT anonymize.can_anonymize(%L)', :'maria'));
+DROP TABLE billing.newsletter;
+
+-- A purge rule on a partition is checked against the foreign keys that
+-- reference the partition.
+CREATE TABLE billing.events (customer_id uuid NOT NULL, kind text NOT NULL,
+	id bigint NOT NULL, PRIMARY KEY (kind, id)) PARTITION BY LIST (kind);
+CREATE TABLE billing.events_login PARTITION OF billing.events FOR VALUES IN ('login');
+CREATE TABLE billing.event_receipts (kind text NOT NULL, event_id bigint NOT NULL,
+	FOREIGN KEY (kind, event_id) REFERENCES billing.events ON DELETE CASCADE);
+SELECT anonymize.set_purge_rule('login_events', 'billing.events_login',
+	'customer_id');
+SELECT anonymize.set_purge_rule('events', 'billing.events', 'customer_id');
+SELECT rule_name FROM anonymize.purge_rules WHERE enabled ORDER BY rule_name;

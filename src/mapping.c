@@ -17,12 +17,10 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_constraint.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -298,95 +296,6 @@ read_rules(Mapping *m, MemoryContext cxt)
 	MemoryContextSwitchTo(spi_cxt);
 }
 
-/* True when an unconditional purge rule deletes every row of the relation. */
-static bool
-wholly_purged(const Mapping *m, Oid relid)
-{
-	for (int i = 0; i < m->n_purge_rules; i++)
-		if (m->purge_rules[i].relation.relid == relid &&
-			m->purge_rules[i].expression == NULL)
-			return true;
-	return false;
-}
-
-static const char *
-delete_action_name(char action)
-{
-	switch (action)
-	{
-		case FKCONSTR_ACTION_CASCADE:
-			return "CASCADE";
-		case FKCONSTR_ACTION_SETNULL:
-			return "SET NULL";
-		case FKCONSTR_ACTION_SETDEFAULT:
-			return "SET DEFAULT";
-		default:
-			return NULL;
-	}
-}
-
-/* Errors out if the rule's purge would cascade along this foreign key. */
-static void
-check_cascade(const Mapping *m, const Rule *rule, Form_pg_constraint fk)
-{
-	const char *action = delete_action_name(fk->confdeltype);
-	char       *child_schema;
-	char       *child_name;
-
-	if (action == NULL || fk->confrelid != rule->relation.relid ||
-		wholly_purged(m, fk->conrelid))
-		return;
-	child_schema = get_namespace_name(get_rel_namespace(fk->conrelid));
-	child_name = get_rel_name(fk->conrelid);
-	ereport(ERROR,
-			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-			 errmsg("purge rule \"%s\" would cascade into relation "
-					"\"%s.%s\"",
-					rule->rule_name, child_schema, child_name),
-			 errdetail("Foreign key \"%s\" of relation \"%s.%s\" is ON "
-					   "DELETE %s: deleting rows of \"%s.%s\" would delete "
-					   "or change rows of \"%s.%s\", which no purge rule "
-					   "deletes as a whole.",
-					   NameStr(fk->conname), child_schema, child_name, action,
-					   rule->relation.schema, rule->relation.name,
-					   child_schema, child_name),
-			 errhint("Make the foreign key ON DELETE RESTRICT or NO ACTION, "
-					 "or drop the purge rule with anonymize.drop_rule().")));
-}
-
-/*
- * Errors out if deleting the rows of a purge rule would, through a foreign
- * key ON DELETE CASCADE, SET NULL or SET DEFAULT, delete or change rows of
- * a relation that no purge rule deletes as a whole: an invoice billed for a
- * subscription still being configured must not go with it.  Checked when a
- * purge rule is set and whenever the plans are built, since the schema can
- * change later.
- */
-void
-check_purge_cascades(const Mapping *m)
-{
-	Relation    rel;
-	SysScanDesc scan;
-	HeapTuple   tuple;
-
-	if (m->n_purge_rules == 0)
-		return;
-	rel = table_open(ConstraintRelationId, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_constraint fk = (Form_pg_constraint)GETSTRUCT(tuple);
-
-		/* Foreign keys of partitions are clones of their parent's. */
-		if (fk->contype != CONSTRAINT_FOREIGN || OidIsValid(fk->conparentid))
-			continue;
-		for (int i = 0; i < m->n_purge_rules; i++)
-			check_cascade(m, &m->purge_rules[i], fk);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-}
-
 /*
  * Reads and resolves the whole mapping into the current memory context.
  * The caller is connected to SPI.  Errors out, naming the entry, when a
@@ -412,6 +321,7 @@ load_mapping(void)
 		check_rule_expression(&m->purge_rules[i]);
 	for (int i = 0; i < m->n_blocker_rules; i++)
 		check_rule_expression(&m->blocker_rules[i]);
-	check_purge_cascades(m);
+	order_purge_rules(m);
+	check_cascades(m);
 	return m;
 }
