@@ -76,16 +76,17 @@ $$;
 /*
  * DROP EXTENSION anonymize would drop the audit log, the record of every
  * erasure, and the pending requests: refused while they hold rows, unless
- * anonymize.allow_drop_with_data is on.
+ * anonymize.allow_drop_with_data is on; so are the other commands that
+ * would drop the extension.
  */
 CREATE FUNCTION anonymize.guard_drop() RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'anonymize_guard_drop' LANGUAGE C;
 COMMENT ON FUNCTION anonymize.guard_drop() IS
-'Event trigger: refuses DROP EXTENSION anonymize (or DROP SCHEMA anonymize) while the audit log holds rows or requests are pending, unless anonymize.allow_drop_with_data is on.';
+'Event trigger: refuses a command that would drop extension anonymize (DROP EXTENSION or DROP SCHEMA anonymize, DROP OWNED BY its owner, DROP EXTENSION or DROP LANGUAGE plpgsql CASCADE) while the audit log holds rows or requests are pending, unless anonymize.allow_drop_with_data is on.';
 REVOKE EXECUTE ON FUNCTION anonymize.guard_drop() FROM PUBLIC;
 
 CREATE EVENT TRIGGER anonymize_guard_drop ON ddl_command_start
-	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED', 'DROP LANGUAGE')
 	EXECUTE FUNCTION anonymize.guard_drop();
 
 /* The view of pending requests works whatever state the mapping is in. */

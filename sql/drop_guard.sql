@@ -27,10 +27,34 @@ SELECT pg_temp.sqlstate('DROP SCHEMA anonymize CASCADE');
 SELECT pg_temp.sqlstate('DROP EXTENSION IF EXISTS anonymize, no_such_extension');
 SELECT count(*) AS audit_rows FROM anonymize.audit_log;
 
+-- Nor do the commands that would drop it with something else.
+SELECT pg_temp.sqlstate('DROP EXTENSION plpgsql CASCADE');
+SELECT pg_temp.sqlstate('DROP LANGUAGE plpgsql CASCADE');
+SELECT count(*) AS audit_rows FROM anonymize.audit_log;
+
 -- Other drops are not affected.
 CREATE SCHEMA regress_other;
 DROP SCHEMA regress_other;
 DROP EXTENSION IF EXISTS no_such_extension;
+
+-- A role that may not read the audit log gets the usual error of its DROP.
+CREATE ROLE regress_drop_guard;
+SET ROLE regress_drop_guard;
+DROP SCHEMA anonymize;
+RESET ROLE;
+DROP ROLE regress_drop_guard;
+
+-- DROP OWNED BY the extension's owner (here another superuser) drops it.
+SET anonymize.allow_drop_with_data = on;
+DROP EXTENSION anonymize;
+RESET anonymize.allow_drop_with_data;
+CREATE ROLE regress_dba SUPERUSER;
+SET ROLE regress_dba;
+CREATE EXTENSION anonymize;
+SELECT anonymized FROM anonymize.anonymize_customer(:'acme');
+RESET ROLE;
+SELECT pg_temp.sqlstate('DROP OWNED BY regress_dba');
+SELECT count(*) AS audit_rows FROM anonymize.audit_log;
 
 -- The setting is for superusers.
 CREATE ROLE regress_drop_guard;
@@ -42,8 +66,9 @@ DROP ROLE regress_drop_guard;
 -- Exported and dropped deliberately.
 CREATE TEMP TABLE exported_audit AS SELECT * FROM anonymize.audit_log;
 SET anonymize.allow_drop_with_data = on;
-DROP EXTENSION anonymize;
+DROP OWNED BY regress_dba;
 RESET anonymize.allow_drop_with_data;
+DROP ROLE regress_dba;
 SELECT count(*) AS exported_rows FROM exported_audit;
 -- the billing data is all there
 SELECT count(*) AS customers FROM billing.customers;
