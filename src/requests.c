@@ -7,11 +7,16 @@
  *	  batches, committing after each.
  *
  * Two jobs may process the queue at once: each claims its batch with FOR
- * UPDATE SKIP LOCKED, so no request is processed twice.  Each customer is
- * anonymized in a subtransaction, so that one failing customer is recorded
- * on its request and does not stop the others.  The queue table is written
- * as the extension owner, like the audit log; the anonymization itself runs
- * with the caller's rights.
+ * UPDATE SKIP LOCKED, so no request is processed twice.  A batch is erased
+ * at once; if that fails, each customer is erased in a subtransaction, so
+ * that one failing customer is recorded on its request and does not stop
+ * the others.  The queue never waits for billing transactions: its row locks
+ * are SKIP LOCKED or NOWAIT, other waits are bounded by
+ * anonymize.queue_lock_timeout, and a customer whose rows are held is left
+ * busy for the next run.  The queue table is written as the extension
+ * owner, like the audit log; the erasure runs with the rights security.c
+ * chooses.  request() and cancel_request() depend on the queue and, for
+ * request(), the customer relation only, not on the rest of the mapping.
  *
  *-------------------------------------------------------------------------
  */
