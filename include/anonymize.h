@@ -109,6 +109,7 @@ typedef struct StatementPlans
 	SPIPlanPtr *purge;        /* per purge rule */
 	SPIPlanPtr *verify_purge; /* per purge rule: does a row remain? */
 	SPIPlanPtr  verify_address;
+	SPIPlanPtr  verify_companies; /* company rows per customer */
 	SPIPlanPtr  verify_customer;
 	SPIPlanPtr  audit_insert;
 } StatementPlans;
@@ -176,6 +177,7 @@ extern char *erase_customer_sql(const Mapping *m, bool many);
 extern char *purge_sql(const Rule *rule, bool many);
 extern char *verify_purge_sql(const Rule *rule, bool many);
 extern char *verify_address_sql(const Mapping *m, bool many);
+extern char *verify_companies_sql(const Mapping *m, bool many);
 extern char *verify_customer_sql(const Mapping *m, bool many);
 extern int   verified_columns(const Mapping *m, bool customer_relation,
 							  const char **names);
@@ -242,7 +244,8 @@ typedef struct CustomerErasure
 	Datum          customer_id;
 	ErasureOutcome outcome;
 	bool           is_company;
-	char          *company; /* the company name, for a company */
+	char          *company;      /* the company name, for a company */
+	int64          company_rows; /* its address rows holding a company */
 	List          *blockers;
 	int64         *rows_deleted; /* per purge rule */
 } CustomerErasure;
@@ -255,6 +258,8 @@ extern void append_rows_deleted(StringInfo json, const Mapping *m,
 /* verify.c */
 extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);
 extern void report_purged_rows_remain(const Rule *rule);
+extern void report_company_changed(const MappedRelation *rel,
+								   const char           *column);
 extern void check_columns_erased(const MappedRelation *rel, SPIPlanPtr plan,
 								 Datum *values, const char *nulls,
 								 const char **columns, int n_columns);

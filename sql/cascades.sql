@@ -99,4 +99,12 @@ CREATE TABLE billing.event_receipts (kind text NOT NULL, event_id bigint NOT NUL
 SELECT anonymize.set_purge_rule('login_events', 'billing.events_login',
 	'customer_id');
 SELECT anonymize.set_purge_rule('events', 'billing.events', 'customer_id');
+-- So is a foreign key that references an inheritance child of a purged
+-- relation: the purge's DELETE reaches the child's rows too.
+CREATE TABLE billing.sent_emails_archive () INHERITS (billing.sent_emails);
+ALTER TABLE billing.sent_emails_archive ADD PRIMARY KEY (id);
+CREATE TABLE billing.archive_attachments (
+	email_id bigint REFERENCES billing.sent_emails_archive ON DELETE CASCADE);
+SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'acme'));
+DROP TABLE billing.archive_attachments, billing.sent_emails_archive;
 SELECT rule_name FROM anonymize.purge_rules WHERE enabled ORDER BY rule_name;

@@ -30,6 +30,10 @@ SELECT count(*) AS audit_rows FROM anonymize.audit_log;
 -- Nor do the commands that would drop it with something else.
 SELECT pg_temp.sqlstate('DROP EXTENSION plpgsql CASCADE');
 SELECT pg_temp.sqlstate('DROP LANGUAGE plpgsql CASCADE');
+-- and a dependency on another extension, made by hand
+CREATE EXTENSION pg_trgm;
+ALTER FUNCTION anonymize.can_anonymize(uuid) DEPENDS ON EXTENSION pg_trgm;
+SELECT pg_temp.sqlstate('DROP EXTENSION pg_trgm CASCADE');
 SELECT count(*) AS audit_rows FROM anonymize.audit_log;
 
 -- Other drops are not affected.
@@ -72,3 +76,4 @@ DROP ROLE regress_dba;
 SELECT count(*) AS exported_rows FROM exported_audit;
 -- the billing data is all there
 SELECT count(*) AS customers FROM billing.customers;
+DROP EXTENSION pg_trgm;

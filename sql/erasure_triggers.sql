@@ -124,6 +124,44 @@ CREATE TRIGGER keep_name BEFORE UPDATE ON billing.customers
 SELECT * FROM anonymize.anonymize_customer('eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee');
 DROP TRIGGER keep_name ON billing.customers;
 
+-- 6. Several address rows, one of a company: the rewrite and the
+-- verification decide per row.  A trigger that keeps the home address is
+-- refused, and so is one that makes the home row a company's.
+ALTER TABLE billing.billing_addresses DROP CONSTRAINT billing_addresses_pkey;
+INSERT INTO billing.customers (id, name, email) VALUES
+	('ffffffff-ffff-ffff-ffff-ffffffffffff', 'Fanny Fournier', 'fanny@example.fr');
+INSERT INTO billing.billing_addresses (customer_id, company, first_name,
+		address_line1, city, country) VALUES
+	('ffffffff-ffff-ffff-ffff-ffffffffffff', NULL, 'Fanny', '3 rue Haute', 'Lyon', 'FR'),
+	('ffffffff-ffff-ffff-ffff-ffffffffffff', 'Fournier SARL', 'Fanny', '9 quai Bas', 'Lyon', 'FR');
+CREATE FUNCTION billing.keep_street() RETURNS trigger LANGUAGE plpgsql AS
+$$
+BEGIN
+	NEW.address_line1 := OLD.address_line1;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER keep_street BEFORE UPDATE ON billing.billing_addresses
+	FOR EACH ROW EXECUTE FUNCTION billing.keep_street();
+SELECT * FROM anonymize.anonymize_customer('ffffffff-ffff-ffff-ffff-ffffffffffff');
+DROP TRIGGER keep_street ON billing.billing_addresses;
+CREATE FUNCTION billing.make_company() RETURNS trigger LANGUAGE plpgsql AS
+$$
+BEGIN
+	NEW.company := coalesce(NEW.company, 'Fanny Fournier');
+	NEW.address_line1 := OLD.address_line1;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER make_company BEFORE UPDATE ON billing.billing_addresses
+	FOR EACH ROW EXECUTE FUNCTION billing.make_company();
+SELECT * FROM anonymize.anonymize_customer('ffffffff-ffff-ffff-ffff-ffffffffffff');
+DROP TRIGGER make_company ON billing.billing_addresses;
+SELECT anonymized, customer_kind
+  FROM anonymize.anonymize_customer('ffffffff-ffff-ffff-ffff-ffffffffffff');
+SELECT company, first_name, address_line1, city, country FROM billing.billing_addresses
+ WHERE customer_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff' ORDER BY company;
+
 -- Without the triggers, jean and erik are anonymized.
 SELECT anonymized, customer_kind FROM anonymize.anonymize_customer(:'jean');
 SELECT anonymized, customer_kind

@@ -41,9 +41,8 @@ static bool allow_drop_with_data = false;
 	" WHERE state OPERATOR(pg_catalog.=) 'pending')"
 
 /*
- * Whether a member of extension anonymize depends on an object of the
- * catalog $1 named in $2 (an extension, or a language), or on a member of
- * such an extension.
+ * Whether a member of extension anonymize ($1) depends on an extension or
+ * a language named in $2, or on a member of such an extension.
  */
 #define DEPENDS_ON_SQL                                                        \
 	"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend mine"                  \
@@ -55,6 +54,10 @@ static bool allow_drop_with_data = false;
 	" AND member.deptype OPERATOR(pg_catalog.=) 'e'"                          \
 	" LEFT JOIN pg_catalog.pg_extension e"                                    \
 	" ON e.oid OPERATOR(pg_catalog.=) member.refobjid"                        \
+	" LEFT JOIN pg_catalog.pg_extension d"                                    \
+	" ON d.oid OPERATOR(pg_catalog.=) uses.refobjid"                          \
+	" AND uses.refclassid OPERATOR(pg_catalog.=)"                             \
+	" 'pg_catalog.pg_extension'::pg_catalog.regclass"                         \
 	" LEFT JOIN pg_catalog.pg_language l"                                     \
 	" ON l.oid OPERATOR(pg_catalog.=) uses.refobjid"                          \
 	" AND uses.refclassid OPERATOR(pg_catalog.=)"                             \
@@ -64,6 +67,7 @@ static bool allow_drop_with_data = false;
 	" AND mine.refobjid OPERATOR(pg_catalog.=) $1"                            \
 	" AND mine.deptype OPERATOR(pg_catalog.=) 'e'"                            \
 	" AND (e.extname OPERATOR(pg_catalog.=) ANY ($2)"                         \
+	" OR d.extname OPERATOR(pg_catalog.=) ANY ($2)"                           \
 	" OR l.lanname OPERATOR(pg_catalog.=) ANY ($2)))"
 
 void

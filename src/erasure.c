@@ -264,7 +264,12 @@ classify_addresses(Batch *batch, Datum ids)
 					 false) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock billing addresses");
 	for (uint64 row = 0; row < SPI_processed; row++)
-		read_company(row_customer(batch, row), row);
+	{
+		CustomerErasure *customer = row_customer(batch, row);
+
+		read_company(customer, row);
+		customer->company_rows = row_int64(row, 4);
+	}
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -391,6 +396,26 @@ purge_until_gone(Batch *batch, Datum ids)
 	}
 }
 
+/*
+ * Rule 6 for the company decision: no address row holds a company that did
+ * not before the rewrite.
+ */
+static void
+verify_company_rows(Batch *batch, Datum ids)
+{
+	const Mapping *m = batch->state->mapping;
+
+	if (batch->statements->verify_companies == NULL)
+		return;
+	if (run_verifying(&m->address, batch->statements->verify_companies, &ids,
+					  NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not verify the billing addresses");
+	for (uint64 row = 0; row < SPI_processed; row++)
+		if (row_int64(row, 2) > row_customer(batch, row)->company_rows)
+			report_company_changed(&m->address, m->company_column);
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* Rule 6 for the erased columns; parameters as for rule 4. */
 static void
 verify_columns(Batch *batch, Datum *values, const char *nulls)
@@ -485,6 +510,7 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 		customers[i].outcome = ERASURE_DONE; /* until found otherwise */
 		customers[i].is_company = false;
 		customers[i].company = NULL;
+		customers[i].company_rows = 0;
 		customers[i].blockers = NIL;
 		customers[i].rows_deleted =
 			palloc0(sizeof(int64) * Max(state->mapping->n_purge_rules, 1));
@@ -503,6 +529,7 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 	values[0] = ids;
 	erase_personal_data(&batch, n_eligible, values, nulls);
 	purge_until_gone(&batch, ids);
+	verify_company_rows(&batch, ids);
 	verify_columns(&batch, values, nulls);
 	audit_customers(&batch, ids, n_eligible);
 }

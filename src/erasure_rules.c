@@ -299,11 +299,13 @@ lock_purge_sql(const Rule *rule, bool many)
 
 /*
  * Rule 3, first half, when the billing address has a relation of its own:
- * locks the customers' address rows FOR UPDATE (NOWAIT for the queue) and
- * returns one row per customer: (customer id, is_company, company name),
- * decided on the rows before they are rewritten, so that a trigger of the
- * rewrite cannot turn an individual into a company.  A customer with
- * several company addresses gets the least company name.
+ * locks the customers' address rows FOR NO KEY UPDATE (the lock the rewrite
+ * takes anyway, which does not conflict with foreign key checks of rows
+ * referencing them; NOWAIT for the queue) and returns one row per customer:
+ * (customer id, is_company, company name, company rows), decided on the
+ * rows before they are rewritten, so that a trigger of the rewrite cannot
+ * turn an individual into a company.  A customer with several company
+ * addresses gets the least company name.
  */
 char *
 classify_address_sql(const Mapping *m, bool many, bool nowait)
@@ -315,7 +317,8 @@ classify_address_sql(const Mapping *m, bool many, bool nowait)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT b.key, pg_catalog.bool_or(b.is_company),"
-					 " pg_catalog.min(b.company) FILTER (WHERE b.is_company)"
+					 " pg_catalog.min(b.company) FILTER (WHERE b.is_company),"
+					 " pg_catalog.count(*) FILTER (WHERE b.is_company)"
 					 " FROM (SELECT t.%s AS key, ",
 					 quote_identifier(m->address.key_column));
 	append_is_company(&sql, m);
@@ -325,8 +328,8 @@ classify_address_sql(const Mapping *m, bool many, bool nowait)
 					 quote_identifier(m->company_column));
 	append_relation(&sql, &m->address);
 	append_key_match(&sql, &m->address, many);
-	appendStringInfoString(&sql, nowait ? " FOR UPDATE OF t NOWAIT) b"
-										: " FOR UPDATE OF t) b");
+	appendStringInfoString(&sql, nowait ? " FOR NO KEY UPDATE OF t NOWAIT) b"
+										: " FOR NO KEY UPDATE OF t) b");
 	appendStringInfoString(&sql, " GROUP BY b.key");
 	return sql.data;
 }
@@ -443,18 +446,27 @@ verify_purge_sql(const Rule *rule, bool many)
 
 /*
  * ", count(*) FILTER (WHERE NOT erased)" for one column, and its name.
- * With "individual_only", only the rows of individuals count (the company
- * name expression is NULL).
+ * With a mapping "m", only the rows of individuals count: where "company"
+ * (the customer's company name) is NULL or, without it, where the row holds
+ * no company (an address relation of its own decides per row, as the
+ * rewrite does; verify_companies_sql() checks that no row became one).
  */
 static void
 append_unerased_count(StringInfo sql, const ErasedColumn *column,
-					  const char *individual_only, const char **names, int *n)
+					  const Mapping *m, const char *company,
+					  const char **names, int *n)
 {
 	appendStringInfoString(sql, *n == 0 ? "pg_catalog.count(*) FILTER (WHERE "
 										: ", pg_catalog.count(*) FILTER "
 										  "(WHERE ");
-	if (individual_only != NULL)
-		appendStringInfo(sql, "%s IS NULL AND ", individual_only);
+	if (m != NULL && company != NULL)
+		appendStringInfo(sql, "%s IS NULL AND ", company);
+	else if (m != NULL)
+	{
+		appendStringInfoString(sql, "NOT ");
+		append_is_company(sql, m);
+		appendStringInfoString(sql, " AND ");
+	}
 	appendStringInfoString(sql, "NOT (");
 	append_is_erased(sql, column);
 	appendStringInfoString(sql, "))");
@@ -468,19 +480,20 @@ static int
 append_unerased_address(StringInfo sql, const Mapping *m, bool many,
 						const char **names, int n)
 {
-	append_unerased_count(sql, &m->first_name, NULL, names, &n);
-	append_unerased_count(sql, &m->last_name, NULL, names, &n);
-	append_unerased_count(sql, &m->phone, NULL, names, &n);
+	append_unerased_count(sql, &m->first_name, NULL, NULL, names, &n);
+	append_unerased_count(sql, &m->last_name, NULL, NULL, names, &n);
+	append_unerased_count(sql, &m->phone, NULL, NULL, names, &n);
 	for (int i = 0; i < m->n_address_columns; i++)
-		append_unerased_count(sql, &m->address_columns[i], company_of(many),
+		append_unerased_count(sql, &m->address_columns[i], m,
+							  m->address_on_customer ? company_of(many) : NULL,
 							  names, &n);
 	return n;
 }
 
 /*
  * Rule 6 for the address relation of its own: one row, the number of the
- * customers' address rows in which each erased column still holds data,
- * by the company decision taken before the rewrite; parameters as for rule
+ * customers' address rows in which each erased column still holds data
+ * (the address columns of rows without a company); parameters as for rule
  * 4.  NULL when the address is on the customer relation.
  */
 char *
@@ -499,13 +512,39 @@ verify_address_sql(const Mapping *m, bool many)
 	return sql.data;
 }
 
+/*
+ * Rule 6 for the company decision of an address relation of its own: the
+ * number of the customers' address rows that hold a company now; for many,
+ * one row per customer (customer id, rows).  None may be more than rule 3
+ * found before the rewrite: a trigger must not turn an individual's row
+ * into a company's, whose address would then stay.
+ */
+char *
+verify_companies_sql(const Mapping *m, bool many)
+{
+	StringInfoData sql;
+
+	if (m->address_on_customer)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT t.%s, pg_catalog.count(*) FILTER (WHERE ",
+					 quote_identifier(m->address.key_column));
+	append_is_company(&sql, m);
+	appendStringInfoString(&sql, ") FROM ");
+	append_relation(&sql, &m->address);
+	append_key_match(&sql, &m->address, many);
+	appendStringInfo(&sql, " GROUP BY t.%s",
+					 quote_identifier(m->address.key_column));
+	return sql.data;
+}
+
 static int
 append_unerased_customer(StringInfo sql, const Mapping *m, bool many,
 						 const char **names)
 {
 	int n = 0;
 
-	append_unerased_count(sql, &m->email, NULL, names, &n);
+	append_unerased_count(sql, &m->email, NULL, NULL, names, &n);
 	appendStringInfo(sql,
 					 ", pg_catalog.count(*) FILTER (WHERE t.%s::pg_catalog."
 					 "text IS DISTINCT FROM COALESCE(%s, %s))",

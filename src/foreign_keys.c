@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -49,16 +50,6 @@ for_each_foreign_key(const Mapping *m,
 			visit(m, tuple, arg);
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-}
-
-/* The index of the first purge rule on the relation, or -1. */
-static int
-purge_rule_of(const Mapping *m, Oid relid)
-{
-	for (int i = 0; i < m->n_purge_rules; i++)
-		if (m->purge_rules[i].relation.relid == relid)
-			return i;
-	return -1;
 }
 
 /* An edge between purge relations: rules[from] references rules[to]. */
@@ -149,14 +140,38 @@ relation_name(Oid relid)
 					get_rel_name(relid));
 }
 
+/*
+ * True if relid is the relation or one of its partitions or inheritance
+ * children, which a DELETE or UPDATE of the relation reaches too.
+ */
+static bool
+reaches(Oid relation, Oid relid)
+{
+	return relid == relation ||
+		   list_member_oid(find_all_inheritors(relation, NoLock, NULL), relid);
+}
+
+/* The index of the first purge rule whose delete reaches relid, or -1. */
+static int
+purge_rule_reaching(const Mapping *m, Oid relid)
+{
+	for (int i = 0; i < m->n_purge_rules; i++)
+		if (reaches(m->purge_rules[i].relation.relid, relid))
+			return i;
+	return -1;
+}
+
 /* Errors out if a purge would set off the delete action of the key. */
 static void
 check_delete_action(const Mapping *m, Form_pg_constraint fk)
 {
 	const char *action = action_name(fk->confdeltype);
-	int         rule = purge_rule_of(m, fk->confrelid);
+	int         rule;
 
-	if (action == NULL || rule < 0)
+	if (action == NULL)
+		return;
+	rule = purge_rule_reaching(m, fk->confrelid);
+	if (rule < 0)
 		return;
 	ereport(
 		ERROR,
@@ -173,16 +188,20 @@ check_delete_action(const Mapping *m, Form_pg_constraint fk)
 				 "own), or drop the purge rule with anonymize.drop_rule().")));
 }
 
-/* True if the column of the relation is one that an erasure changes. */
+/*
+ * True if the column of the relation is one that an erasure changes (in a
+ * child of the customer or address relation, the column it inherits).
+ */
 static bool
 is_erased_column(const Mapping *m, Oid relid, const char *column)
 {
 	const ErasedColumn *address[] = {&m->first_name, &m->last_name, &m->phone};
 
-	if (relid == m->customer.relid && (strcmp(column, m->name.name) == 0 ||
-									   strcmp(column, m->email.name) == 0))
+	if (reaches(m->customer.relid, relid) &&
+		(strcmp(column, m->name.name) == 0 ||
+		 strcmp(column, m->email.name) == 0))
 		return true;
-	if (relid != m->address.relid)
+	if (!reaches(m->address.relid, relid))
 		return false;
 	for (size_t i = 0; i < lengthof(address); i++)
 		if (strcmp(column, address[i]->name) == 0)
@@ -204,8 +223,8 @@ check_update_action(const Mapping *m, HeapTuple tuple)
 	Datum             *attnums;
 	int                n;
 
-	if (action == NULL || (fk->confrelid != m->customer.relid &&
-						   fk->confrelid != m->address.relid))
+	if (action == NULL || (!reaches(m->customer.relid, fk->confrelid) &&
+						   !reaches(m->address.relid, fk->confrelid)))
 		return;
 	keys =
 		SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_confkey, &isnull);
@@ -244,8 +263,9 @@ check_foreign_key(const Mapping *m, HeapTuple tuple, void *arg)
 
 /*
  * Errors out if an erasure would set off a referential action that deletes
- * or changes rows elsewhere.  Foreign keys of partitions count too: a purge
- * rule may name a partition that a foreign key references.
+ * or changes rows elsewhere.  Foreign keys that reference a partition or an
+ * inheritance child of a mapped relation count too: its delete and update
+ * reach them.
  */
 void
 check_cascades(const Mapping *m)

@@ -201,7 +201,8 @@ free_statement_plans(StatementPlans *plans, const Mapping *m)
 	SPIPlanPtr *single[] = {&plans->lock_customer,    &plans->existing,
 							&plans->classify_address, &plans->erase_address,
 							&plans->erase_customer,   &plans->verify_address,
-							&plans->verify_customer,  &plans->audit_insert};
+							&plans->verify_companies, &plans->verify_customer,
+							&plans->audit_insert};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);
@@ -283,6 +284,8 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	}
 	plans->verify_address =
 		prepare_kept(verify_address_sql(m, many), 3, erase);
+	plans->verify_companies =
+		prepare_kept(verify_companies_sql(m, many), 1, &key);
 	plans->verify_customer =
 		prepare_kept(verify_customer_sql(m, many), 3, erase);
 	plans->audit_insert = prepare_kept(audit_insert_sql(many), 4, audit);

@@ -83,3 +83,19 @@ check_columns_erased(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 							 rel->schema, rel->name)));
 	}
 }
+
+void
+report_company_changed(const MappedRelation *rel, const char *column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+			 errmsg("column \"%s\" of relation \"%s.%s\" changed during the "
+					"erasure",
+					column, rel->schema, rel->name),
+			 errdetail("An address row of the customer that held no company "
+					   "before the erasure holds one now, so its address "
+					   "would stay; nothing was changed."),
+			 errhint("Look for triggers or rules on \"%s.%s\" that change "
+					 "the column.",
+					 rel->schema, rel->name)));
+}
