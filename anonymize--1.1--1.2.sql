@@ -88,6 +88,8 @@ REVOKE EXECUTE ON FUNCTION anonymize.guard_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER anonymize_guard_drop ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED', 'DROP LANGUAGE')
 	EXECUTE FUNCTION anonymize.guard_drop();
+COMMENT ON EVENT TRIGGER anonymize_guard_drop IS
+'Keeps commands that would drop extension anonymize from dropping its audit log and pending requests; see anonymize.guard_drop().';
 
 /* The view of pending requests works whatever state the mapping is in. */
 CREATE OR REPLACE FUNCTION anonymize.current_blockers(customer_id uuid) RETURNS text
