@@ -29,8 +29,16 @@ ISOLATION_OPTS = --inputdir=.
 TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+$(error cannot run "$(PG_CONFIG) --pgxs": install PostgreSQL's server development files (Debian: postgresql-server-dev-15) or set PG_CONFIG=/path/to/pg_config)
+endif
 include $(PGXS)
+
+# The supported PostgreSQL versions: 15 and later (tested: 15).
+ifeq ($(shell test $(VERSION_NUM) -ge 150000; echo $$?),1)
+$(error anonymize needs PostgreSQL 15 or later; $(PG_CONFIG) is PostgreSQL $(VERSION))
+endif
 
 # PGXS tracks no header dependencies: every object depends on the header.
 $(OBJS): include/anonymize.h

@@ -30,3 +30,10 @@ SELECT f, pg_temp.sqlstate(format('SELECT anonymize.%s(%L)', f, 'not-a-uuid'))
 -- None of it changed anything.
 SELECT * FROM rows_per_customer ORDER BY id;
 SELECT id, name, email FROM billing.customers ORDER BY id;
+
+-- The prefix of the settings is reserved: a misspelt setting is an error,
+-- not a silent placeholder.
+SELECT anonymize.can_anonymize(:'acme') IS NOT NULL AS loaded;
+SET anonymize.set_based_batchs = off;
+SET anonymize.set_based_batches = off;
+RESET anonymize.set_based_batches;

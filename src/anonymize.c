@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
@@ -44,6 +45,8 @@ _PG_init(void)
 	plan_cache_init();
 	requests_define_settings();
 	drop_guard_define_settings();
+	/* a misspelt anonymize.* setting is an error, not a silent placeholder */
+	MarkGUCPrefixReserved("anonymize");
 }
 
 /*
