@@ -2,15 +2,41 @@
 # examples/demo.sh -- show the anonymize extension at work:  bash examples/demo.sh
 #
 # As root, from any directory: installs the packages, builds and installs the
-# extension, starts a throwaway cluster (port 54330, private socket), loads
-# examples/billing.sql and examples/sample_customers.sql, then erases the
-# company and the individual customer and shows the refusal for the customer
-# that still has an active subscription, a due invoice and an open balance.
-# The cluster is stopped and removed at the end.
+# extension, starts a throwaway cluster (port 54330, private socket, as user
+# postgres, autovacuum off), loads examples/billing.sql and
+# examples/sample_customers.sql, and then shows, in this order:
+#
+#   examples/demo.sql   the mapping; the customers before; who may be erased
+#                       and what blocks the others; the erasure of a company
+#                       and of an individual; the refusal for the customer
+#                       that still has an active subscription, a due invoice
+#                       and an open balance; the customers after; erasure
+#                       requests for the active customer and a former one
+#   (here)              CALL anonymize.process_requests() in a connection of
+#                       its own, as a scheduled job (cron, pg_cron) runs it
+#   examples/demo_after_job.sql
+#                       the requests' outcome, the audit log, and the dead
+#                       tuples of the mapped tables before and after VACUUM
+#
+# The cluster is stopped and removed at the end.  Takes a few seconds once
+# the packages are installed and the extension is built.
+#
+# Environment (optional):
+#   ANON_PG_BIN      PostgreSQL bin directory (default /usr/lib/postgresql/15/bin)
+#   ANON_SKIP_BUILD=1  do not build and install the extension; use the one
+#                    installed for ANON_PG_BIN (e.g. a private relocated copy
+#                    of PostgreSQL)
+#   ANON_DEMO_PORT   port of the throwaway cluster (default 54330)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+pg_bin=${ANON_PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=../test/lib.sh
 . "$repo/test/lib.sh"
+# test/lib.sh sets the system's bin directory; use ours.
+ANON_PG_BIN=$pg_bin
+# shellcheck disable=SC2034  # read by anon_build_install (test/lib.sh)
+ANON_PG_CONFIG=$pg_bin/pg_config
 
 work=
 cleanup() { anon_stop_cluster; [ -z "$work" ] || rm -rf "$work"; }
@@ -18,63 +44,25 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 anon_install_deps
-anon_build_install "$repo"
+if [ "${ANON_SKIP_BUILD:-0}" != 1 ]; then
+	anon_build_install "$repo"
+fi
 work=$(anon_tmpdir)
-anon_start_cluster "$work/cluster" 54330
+# autovacuum off: the dead tuples of the erasures wait for the VACUUM of the demo.
+anon_start_cluster "$work/cluster" "${ANON_DEMO_PORT:-54330}" "autovacuum = off"
 export PGDATABASE=demo
 
+# psql reads the scripts on stdin: the repository may not be readable by
+# postgres, and without -f psql does not prefix messages with file:line.
+psql_script() { anon_as_postgres psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
 anon_as_postgres createdb demo
-# The repository may not be readable by postgres: feed the files on stdin.
-cat "$repo/examples/billing.sql" "$repo/examples/sample_customers.sql" |
-	anon_as_postgres psql -X -q -v ON_ERROR_STOP=1 -f -
+cat "$repo/examples/billing.sql" "$repo/examples/sample_customers.sql" | psql_script
+psql_script <"$repo/examples/demo.sql" 2>&1
 
-anon_as_postgres psql -X -e -v ON_ERROR_STOP=1 -f - <<'SQL' 2>&1
-\set company    11111111-1111-1111-1111-111111111111
-\set individual 22222222-2222-2222-2222-222222222222
-\set active     33333333-3333-3333-3333-333333333333
-\pset null '(null)'
+echo
+echo '== 9. The scheduled job, in a connection of its own:'
+echo '   psql -c "CALL anonymize.process_requests()"'
+psql_script -c 'CALL anonymize.process_requests()' 2>&1
 
-CREATE EXTENSION anonymize;
-
--- rows per customer, for the comparison before and after
-CREATE TEMP VIEW rows_per_customer AS
-SELECT c.id,
-       (SELECT count(*) FROM billing.sent_emails x WHERE x.customer_id = c.id) AS sent_emails,
-       (SELECT count(*) FROM billing.customer_activity x WHERE x.customer_id = c.id) AS activity,
-       (SELECT count(*) FROM billing.webhook_notifications x WHERE x.customer_id = c.id) AS webhooks,
-       (SELECT count(*) FROM billing.subscriptions x WHERE x.customer_id = c.id) AS subscriptions,
-       (SELECT count(*) FROM billing.invoices x WHERE x.customer_id = c.id) AS invoices,
-       (SELECT sum(x.amount) FROM billing.balance_entries x WHERE x.customer_id = c.id) AS balance
-FROM billing.customers c;
-
-\echo '=== Before'
-SELECT * FROM billing.customers ORDER BY id;
-SELECT * FROM billing.billing_addresses ORDER BY customer_id;
-SELECT * FROM rows_per_customer ORDER BY id;
-
-\echo '=== What stands in the way of an erasure?'
-SELECT * FROM anonymize.blockers(:'company');
-SELECT * FROM anonymize.blockers(:'individual');
-SELECT * FROM anonymize.blockers(:'active');
-SELECT anonymize.can_anonymize(:'company') AS company,
-       anonymize.can_anonymize(:'individual') AS individual,
-       anonymize.can_anonymize(:'active') AS active;
-
-\echo '=== Erase the company and the individual'
-SELECT * FROM anonymize.anonymize_customer(:'company');
-SELECT * FROM anonymize.anonymize_customer(:'individual');
-
-\echo '=== The customer with an active subscription is refused (the ERROR is expected)'
-\set ON_ERROR_STOP 0
-SELECT * FROM anonymize.anonymize_customer(:'active');
-\set ON_ERROR_STOP 1
-
-\echo '=== Erasing an erased customer again changes nothing'
-SELECT * FROM anonymize.anonymize_customer(:'company');
-
-\echo '=== After'
-SELECT * FROM billing.customers ORDER BY id;
-SELECT * FROM billing.billing_addresses ORDER BY customer_id;
-SELECT * FROM rows_per_customer ORDER BY id;
-SELECT * FROM anonymize.audit_log ORDER BY customer_id;
-SQL
+psql_script <"$repo/examples/demo_after_job.sql" 2>&1

@@ -1,0 +1,49 @@
+-- examples/demo_after_job.sql -- part 2 of the demo that examples/demo.sh
+-- runs, after the scheduled-job call of anonymize.process_requests(): the
+-- requests' outcome, the audit log, and the dead tuples that the erasures
+-- left in the mapped tables, before and after VACUUM.
+
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset null '(null)'
+\pset footer off
+
+\echo
+\echo '== 10. The requests after the job'
+SELECT r.request_id AS id, w.who, r.state, r.outcome,
+	   replace(r.blockers, '; ', E';\n') AS blockers_or_error
+  FROM anonymize.requests r JOIN demo.who w ON w.id = r.customer_id
+ ORDER BY r.request_id \gx
+\echo 'The active customer stays pending; the next run tries it again.'
+\echo
+
+\echo '== 11. The audit log (no personal data)'
+SELECT w.who, a.customer_kind AS kind, a.anonymized_by AS by,
+	   (SELECT sum(value::int) FROM jsonb_each_text(a.rows_deleted)) AS rows_deleted
+  FROM anonymize.audit_log a JOIN demo.who w ON w.id = a.customer_id
+ ORDER BY a.anonymized_at;
+
+-- The statistics of the earlier connections reach pg_stat_user_tables when
+-- they end: wait until they have, then a moment for their last flush.
+DO $$
+BEGIN
+	WHILE EXISTS (SELECT FROM pg_stat_activity
+				   WHERE datname = current_database() AND pid <> pg_backend_pid()
+					 AND backend_type = 'client backend') LOOP
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	PERFORM pg_sleep(0.2);
+END
+$$;
+
+\echo '== 12. Dead tuples left by the erasures (pg_stat_user_tables; autovacuum is off here)'
+SELECT relname AS "table", n_live_tup AS live, n_dead_tup AS dead
+  FROM pg_stat_user_tables WHERE schemaname = 'billing' ORDER BY relname;
+\set ECHO queries
+VACUUM billing.customers, billing.billing_addresses, billing.subscriptions,
+       billing.sent_emails, billing.customer_activity, billing.webhook_notifications;
+\set ECHO none
+SELECT relname AS "table", n_live_tup AS live, n_dead_tup AS dead
+  FROM pg_stat_user_tables WHERE schemaname = 'billing' ORDER BY relname;
+\echo 'Until VACUUM, the old row versions stay on disk; WAL and backups keep them longer'
+\echo '(see docs/residual-data.md).'
