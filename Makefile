@@ -42,3 +42,11 @@ endif
 
 # PGXS tracks no header dependencies: every object depends on the header.
 $(OBJS): include/anonymize.h
+
+# Out-of-tree (VPATH) builds, e.g. Debian's pg_buildext in build-15/: the
+# objects go to src/ under the build directory, which nothing else creates.
+# (The tests still run from the top source directory: REGRESS, ISOLATION and
+# the scripts' \ir paths are relative to it.)
+ifneq ($(VPATH),)
+$(shell mkdir -p src)
+endif
