@@ -28,7 +28,7 @@
 #      PGPORT it starts a throwaway one of its own with pg_virtualenv.
 #
 # Environment: ANON_REPO (default: the parent of this script's directory),
-# PGHOST, PGPORT, PGUSER.  Takes about 30-60 s.
+# PGHOST, PGPORT, PGUSER.  Takes about 20-50 s (2 cores).
 set -euo pipefail
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -91,8 +91,10 @@ if [ -z "$opts" ]; then
 	grep -q 'All [0-9]* tests passed' "$work/build.log" ||
 		die "the build-time regression suite did not report its tests passed"
 fi
-debs=("$work"/${PKG}_*.deb)
-[ ${#debs[@]} = 1 ] && [ -f "${debs[0]}" ] || die "expected one ${PKG}_*.deb, found: ${debs[*]}"
+shopt -s nullglob
+debs=("$work/${PKG}"_*.deb)
+shopt -u nullglob
+[ ${#debs[@]} = 1 ] || die "expected one ${PKG}_*.deb in $work, found ${#debs[@]}: ${debs[*]:-}"
 echo "ok: dpkg-buildpackage -us -uc -b${opts:+ (DEB_BUILD_OPTIONS=$opts)} built ${debs[0]##*/} in $((SECONDS - start))s"
 
 # 4. Install.
