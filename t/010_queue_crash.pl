@@ -245,12 +245,17 @@ SELECT count(*) FILTER (WHERE state = 'done'),
 	return;
 }
 
-crash_round('set-based', 'SET anonymize.set_based_batches = on', 150, 100);
+# The run must wait at the trigger: no lock timeout of the queue's own.
+crash_round('set-based',
+	'SET anonymize.set_based_batches = on; SET anonymize.queue_lock_timeout = 0',
+	150, 100);
 ok( $node->log_contains(
 		'database system was not properly shut down; automatic recovery in progress'
 	),
 	'the restart recovered from a crash');
-crash_round('one at a time', 'SET anonymize.set_based_batches = off', 350, 300);
+crash_round('one at a time',
+	'SET anonymize.set_based_batches = off; SET anonymize.queue_lock_timeout = 0',
+	350, 300);
 
 # The queue completes after the crashes.
 my ($ret, $out, $err) = $node->psql('postgres',
