@@ -6,7 +6,8 @@
 # processes and clients run as the OS user "postgres".
 #
 #   anon_install_deps                  apt-get install what is missing
-#   anon_build_install <repo>          make && make install
+#   anon_build_install <repo>          make && make install (the install
+#                                      is skipped if ANON_SKIP_INSTALL=1)
 #   anon_tmpdir                        print a new temp dir usable by postgres
 #   anon_start_cluster <dir> <port> [extra postgresql.conf lines]
 #                                      initdb + start; exports PGHOST/PGPORT/PGUSER
@@ -15,8 +16,14 @@
 #
 # Environment: ANON_PG_CONF  extra postgresql.conf lines for every cluster
 #              (e.g. "shared_preload_libraries = 'pg_cron'").
+#              ANON_PG_BIN  bin directory of the PostgreSQL 15 to use (default
+#              /usr/lib/postgresql/15/bin, the system one); a relocated copy
+#              of the tree (cp -a /usr/lib/postgresql /usr/share/postgresql
+#              under one prefix) lets the tests run without touching it.
+#              ANON_SKIP_INSTALL=1  anon_build_install builds but does not
+#              make install (default: it installs, into ANON_PG_BIN's tree).
 
-ANON_PG_BIN=/usr/lib/postgresql/15/bin
+ANON_PG_BIN=${ANON_PG_BIN:-/usr/lib/postgresql/15/bin}
 ANON_PG_CONFIG=$ANON_PG_BIN/pg_config
 ANON_DEPS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	libipc-run-perl postgresql-15-cron postgresql-15-dirtyread
@@ -44,10 +51,15 @@ anon_install_deps() {
 }
 
 anon_build_install() {
-	local repo=$1 log
+	local repo=$1 log install=install
+	if [ "${ANON_SKIP_INSTALL:-0}" = 1 ]; then
+		echo "ANON_SKIP_INSTALL=1: building the extension, not installing it"
+		install=
+	fi
 	log=$(mktemp)
 	if ! { make -C "$repo" PG_CONFIG="$ANON_PG_CONFIG" &&
-		make -C "$repo" PG_CONFIG="$ANON_PG_CONFIG" install; } >"$log" 2>&1; then
+		{ [ -z "$install" ] ||
+			make -C "$repo" PG_CONFIG="$ANON_PG_CONFIG" install; }; } >"$log" 2>&1; then
 		cat "$log" >&2
 		anon_die "build of the extension failed (see above)"
 	fi

@@ -1,13 +1,13 @@
 #!/bin/bash
-# t/valgrind.sh -- manual check, not part of the test suite (prove runs only
-# t/*.pl): the regression tests (sql/*.sql) against a throwaway cluster whose
+# tools/valgrind.sh -- manual check, not part of the test suite (test/run.sh
+# does not run it): the regression tests (sql/*.sql) against a throwaway cluster whose
 # postmaster, and so every backend, runs under valgrind memcheck; then counts
 # the errors valgrind reported, and those whose stack passes through the
 # extension.  See docs/memory-and-valgrind.md.
 #
 # As root, with the extension built and installed:
-#   bash t/valgrind.sh                     # every sql/*.sql test
-#   REGRESS="hostile_input purge" bash t/valgrind.sh
+#   bash tools/valgrind.sh                 # every sql/*.sql test
+#   REGRESS="hostile_input purge" bash tools/valgrind.sh
 # Environment:
 #   VALGRIND_SUPP  PostgreSQL's src/tools/valgrind.supp (Debian does not ship
 #                  it; take it from the PostgreSQL 15 source).  Without it the
@@ -28,8 +28,8 @@ bin=${PGBIN:-/usr/lib/postgresql/15/bin}
 port=${PORT:-54345}
 supp=${VALGRIND_SUPP:-}
 
-[ "$(id -u)" = 0 ] || { echo "t/valgrind.sh: run as root" >&2; exit 2; }
-command -v valgrind >/dev/null || { echo "t/valgrind.sh: apt-get install valgrind" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "tools/valgrind.sh: run as root" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "tools/valgrind.sh: apt-get install valgrind" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/anonymize-valgrind.XXXXXX")
 chmod 755 "$work"
@@ -111,7 +111,7 @@ if [ -n "$supp" ]; then
 	cp "$supp" "$work/valgrind.supp"
 	supp_opt+=(--suppressions="$work/valgrind.supp")
 else
-	echo "t/valgrind.sh: no VALGRIND_SUPP given, using only the Debian suppressions" >&2
+	echo "tools/valgrind.sh: no VALGRIND_SUPP given, using only the Debian suppressions" >&2
 fi
 chmod 644 "$work"/*.supp
 

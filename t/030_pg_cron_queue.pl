@@ -1,0 +1,172 @@
+# t/030_pg_cron_queue.pl -- the erasure-request queue run by pg_cron, for real
+# (formerly test/pg_cron.test.sh).
+#
+# The README's way to drain the queue is a pg_cron job running
+#   CALL anonymize.process_requests(batch_size => 100)
+# pg_cron runs each job through libpq in a connection of its own, outside
+# any transaction block, and the procedure commits after every batch: this
+# only works if nothing in the procedure needs the caller's transaction
+# (a COMMIT inside a procedure called from a transaction block fails).  So
+# the job is run by pg_cron itself, not by a psql CALL that would stand in
+# for it.
+#
+# One node with shared_preload_libraries = 'pg_cron', cron.database_name =
+# 'postgres' and cron.host = the node's socket directory (local connections
+# are trusted).  examples/billing.sql is loaded, 250 eligible customers
+# (billing address, sent email, terminated subscription) and one blocked
+# customer (active subscription) get an erasure request each, and the job is
+# scheduled.  Asserted:
+#   - the job's run is recorded 'succeeded' in cron.job_run_details (and no
+#     run 'failed');
+#   - the 250 eligible requests are done with outcome 'anonymized', each with
+#     one audit row, their customers erased and their sent emails deleted;
+#   - the blocked request stays pending with outcome 'blocked';
+#   - the server log has the procedure's LOG line of that run:
+#     "processed erasure requests in 3 batches: 250 anonymized, 0 closed
+#     without erasure, 1 blocked, 0 busy, 0 failed" (250 + 1 requests in
+#     batches of 100).
+# Debian 12's pg_cron is 1.4.2, which has no schedules in seconds: the job
+# runs every minute ('* * * * *') and the test waits for its first run, at
+# most 150 s.  Skipped when pg_cron (Debian package postgresql-15-cron) is not
+# installed.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $wait_seconds = 150;
+my $n_eligible = 250;
+my $job = 'anonymize-requests';
+my $blocked_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+
+my $node = PostgreSQL::Test::Cluster->new('pg_cron_queue');
+$node->init;
+
+my $pkglibdir = $node->config_data('--pkglibdir');
+if (!-f "$pkglibdir/pg_cron.so")
+{
+	plan skip_all =>
+	  'pg_cron is not installed (Debian: apt-get install postgresql-15-cron)';
+}
+
+# pg_cron connects through libpq: to the node's socket directory, trusted.
+my $sockdir = $node->host;
+$node->append_conf(
+	'postgresql.conf', qq{
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.host = '$sockdir'
+});
+like(
+	slurp_file($node->data_dir . '/pg_hba.conf'),
+	qr/^local\s+all\s+all\s+trust/m,
+	'pg_hba.conf trusts local connections, so pg_cron can connect');
+$node->start;
+
+my $billing_sql = slurp_file(dirname(__FILE__) . '/../examples/billing.sql');
+$node->safe_psql('postgres', $billing_sql);
+$node->safe_psql(
+	'postgres', qq{
+CREATE EXTENSION anonymize;
+CREATE EXTENSION pg_cron;
+
+INSERT INTO billing.customers (id, name, email)
+SELECT format('00000000-0000-0000-0000-%s', lpad(i::text, 12, '0'))::uuid,
+       'Customer ' || i, 'customer' || i || '\@example.com'
+  FROM generate_series(1, $n_eligible) i;
+INSERT INTO billing.billing_addresses (customer_id, first_name, last_name,
+       address_line1, city, country)
+SELECT id, 'First', 'Last', '1 Main St', 'Town', 'NL' FROM billing.customers;
+INSERT INTO billing.sent_emails (customer_id, recipient)
+SELECT id, email FROM billing.customers;
+INSERT INTO billing.subscriptions (customer_id, state)
+SELECT id, 'terminated' FROM billing.customers;
+
+-- one blocked customer: its request stays pending
+INSERT INTO billing.customers (id, name, email)
+VALUES ('$blocked_id', 'Active Customer', 'active\@example.com');
+INSERT INTO billing.subscriptions (customer_id, state)
+VALUES ('$blocked_id', 'active');
+});
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT count(anonymize.request(id, 'pg_cron test')) FROM billing.customers}),
+	$n_eligible + 1,
+	'one erasure request per customer');
+
+my $jobid = $node->safe_psql(
+	'postgres', qq{
+SELECT cron.schedule('$job', '* * * * *',
+                     'CALL anonymize.process_requests(batch_size => 100)')});
+like($jobid, qr/^\d+$/, "job $job scheduled every minute");
+note "waiting for pg_cron (at most $wait_seconds s)";
+
+# Until a run finished and the eligible requests are done (a failed run
+# ends the wait at once).
+my $status_query = qq{
+SELECT (SELECT count(*) FROM cron.job_run_details
+         WHERE jobid = $jobid AND status = 'succeeded'),
+       (SELECT count(*) FROM cron.job_run_details
+         WHERE jobid = $jobid AND status = 'failed'),
+       (SELECT count(*) FROM anonymize.requests WHERE state = 'done'),
+       (SELECT count(*) FROM anonymize.requests WHERE state = 'pending')};
+my ($succeeded, $failed, $n_done, $n_pending);
+my $deadline = time() + $wait_seconds;
+while (1)
+{
+	($succeeded, $failed, $n_done, $n_pending) = split /\|/,
+	  $node->safe_psql('postgres', $status_query);
+	last if $failed > 0;
+	last if $succeeded > 0 && $n_done == $n_eligible && $n_pending == 1;
+	last if time() >= $deadline;
+	sleep 1;
+}
+$node->safe_psql('postgres', "SELECT cron.unschedule($jobid)");
+note $node->safe_psql(
+	'postgres', qq{
+SELECT status || ': ' || coalesce(return_message, '')
+  FROM cron.job_run_details WHERE jobid = $jobid ORDER BY runid});
+
+cmp_ok($succeeded, '>', 0,
+	"a run of the job is recorded 'succeeded' within $wait_seconds s");
+is($failed, '0', "no run of the job is recorded 'failed'");
+is($n_done, $n_eligible, "the $n_eligible eligible requests are done");
+is($n_pending, '1', 'one request is still pending');
+
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM anonymize.requests
+ WHERE state = 'done' AND outcome = 'anonymized'}),
+	$n_eligible,
+	"the $n_eligible done requests have outcome 'anonymized'");
+is( $node->safe_psql(
+		'postgres', qq{
+SELECT count(*) || '|' || count(DISTINCT customer_id)
+       || '|' || count(*) FILTER (WHERE customer_id = '$blocked_id')
+  FROM anonymize.audit_log}),
+	"$n_eligible|$n_eligible|0",
+	'one audit row per erased customer, none for the blocked one');
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT count(*) FROM billing.customers WHERE name IS NULL AND email IS NULL}),
+	$n_eligible,
+	"the $n_eligible eligible customers are erased");
+is($node->safe_psql('postgres', 'SELECT count(*) FROM billing.sent_emails'),
+	'0', 'no sent emails are left');
+is( $node->safe_psql(
+		'postgres', qq{
+SELECT state || '|' || coalesce(outcome, '') FROM anonymize.requests
+ WHERE customer_id = '$blocked_id'}),
+	'pending|blocked',
+	"the blocked customer's request stays pending with outcome 'blocked'");
+
+like(
+	slurp_file($node->logfile),
+	qr/anonymize: processed erasure requests in 3 batches: $n_eligible anonymized, 0 closed without erasure, 1 blocked, 0 busy, 0 failed/,
+	'the LOG line of the run is in the server log');
+
+$node->stop;
+done_testing();
