@@ -133,9 +133,14 @@ typedef struct AnonymizeState
 	Oid      audit_index;     /* its primary key, on customer_id */
 	int      n_relations;     /* distinct mapped relations */
 	const MappedRelation **relations;
-	Oid           *watched_relids; /* invalidations that make it stale */
-	int            n_watched_relids;
-	SPIPlanPtr     customer_exists;
+	Oid       *watched_relids; /* invalidations that make it stale */
+	int        n_watched_relids;
+	SPIPlanPtr customer_exists;
+	/* the columns the verify statements count, in order (verified_columns) */
+	const char   **address_verified;
+	int            n_address_verified;
+	const char   **customer_verified;
+	int            n_customer_verified;
 	StatementPlans modes[N_STATEMENT_MODES];
 } AnonymizeState;
 

@@ -420,16 +420,14 @@ verify_company_rows(Batch *batch, Datum ids)
 static void
 verify_columns(Batch *batch, Datum *values, const char *nulls)
 {
-	const Mapping *m = batch->state->mapping;
-	const char **columns = palloc(sizeof(char *) * (m->n_address_columns + 8));
-	int          n;
+	const AnonymizeState *state = batch->state;
 
-	n = verified_columns(m, false, columns);
-	check_columns_erased(&m->address, batch->statements->verify_address,
-						 values, nulls, columns, n);
-	n = verified_columns(m, true, columns);
-	check_columns_erased(&m->customer, batch->statements->verify_customer,
-						 values, nulls, columns, n);
+	check_columns_erased(&state->mapping->address,
+						 batch->statements->verify_address, values, nulls,
+						 state->address_verified, state->n_address_verified);
+	check_columns_erased(&state->mapping->customer,
+						 batch->statements->verify_customer, values, nulls,
+						 state->customer_verified, state->n_customer_verified);
 }
 
 /* {"rule name": rows deleted, ...}, as in the audit log. */

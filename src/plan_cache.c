@@ -335,6 +335,14 @@ build_state(AnonymizeState *state)
 	state->audit_index = audit_primary_key(state->audit_relid);
 	collect_relations(state);
 	state->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
+	state->address_verified =
+		palloc(sizeof(char *) * (m->n_address_columns + 8));
+	state->n_address_verified =
+		verified_columns(m, false, state->address_verified);
+	state->customer_verified =
+		palloc(sizeof(char *) * (m->n_address_columns + 8));
+	state->n_customer_verified =
+		verified_columns(m, true, state->customer_verified);
 	state->modes[MODE_ONE].many = false;
 	state->modes[MODE_ONE].nowait = false;
 	state->modes[MODE_ONE_NOWAIT].many = false;
