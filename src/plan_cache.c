@@ -334,7 +334,6 @@ build_state(AnonymizeState *state)
 	state->audit_relid = extension_table_oid("audit_log");
 	state->audit_index = audit_primary_key(state->audit_relid);
 	collect_relations(state);
-	state->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
 	state->address_verified =
 		palloc(sizeof(char *) * (m->n_address_columns + 8));
 	state->n_address_verified =
@@ -343,6 +342,8 @@ build_state(AnonymizeState *state)
 		palloc(sizeof(char *) * (m->n_address_columns + 8));
 	state->n_customer_verified =
 		verified_columns(m, true, state->customer_verified);
+	/* last: SPI_prepare() leaves SPI's context current */
+	state->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
 	state->modes[MODE_ONE].many = false;
 	state->modes[MODE_ONE].nowait = false;
 	state->modes[MODE_ONE_NOWAIT].many = false;
