@@ -204,16 +204,16 @@ typedef enum PrivilegeCheck
 	CHECK_ERASE /* an erasure, before it changes rows */
 } PrivilegeCheck;
 
-extern int  run_as_owner(const MappedRelation *rel, SPIPlanPtr plan,
-						 Datum *values, const char *nulls, Snapshot snapshot,
-						 Snapshot crosscheck, bool read_only);
+extern int  run_statement(const MappedRelation *rel, SPIPlanPtr plan,
+						  Datum *values, const char *nulls, Snapshot snapshot,
+						  Snapshot crosscheck, bool read_only);
 extern int  run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
 						  Datum *values, const char *nulls);
 extern int  run_verifying(const MappedRelation *rel, SPIPlanPtr plan,
 						  Datum *values, const char *nulls);
 extern int  execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
 							 const char *nulls, bool read_only);
-extern void run_expression_check_as_owner(Oid owner, const char *sql);
+extern void run_expression_check(Oid owner, const char *sql);
 extern void check_caller_privileges(AnonymizeState *state,
 									PrivilegeCheck  check);
 extern void check_rows_visible(AnonymizeState *state);

@@ -44,9 +44,9 @@ report_unknown_customer(Datum customer_id)
 bool
 customer_exists(AnonymizeState *state, Datum customer_id)
 {
-	if (run_as_owner(&state->mapping->customer, state->customer_exists,
-					 &customer_id, NULL, InvalidSnapshot, InvalidSnapshot,
-					 true) != SPI_OK_SELECT)
+	if (run_statement(&state->mapping->customer, state->customer_exists,
+					  &customer_id, NULL, InvalidSnapshot, InvalidSnapshot,
+					  true) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up customer");
 	return SPI_processed > 0;
 }
@@ -60,8 +60,8 @@ static List *
 run_blocker_rule(const Rule *rule, SPIPlanPtr plan, Datum param,
 				 Snapshot snapshot, bool read_only, List *blockers)
 {
-	if (run_as_owner(&rule->relation, plan, &param, NULL, snapshot,
-					 InvalidSnapshot, read_only) != SPI_OK_SELECT)
+	if (run_statement(&rule->relation, plan, &param, NULL, snapshot,
+					  InvalidSnapshot, read_only) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the blockers of a customer");
 
 	for (uint64 row = 0; row < SPI_processed; row++)

@@ -156,9 +156,9 @@ find_busy_customers(Batch *batch, Datum ids)
 			batch->sorted[0]->outcome = ERASURE_BUSY;
 		return;
 	}
-	if (run_as_owner(&state->mapping->customer, batch->statements->existing,
-					 &ids, NULL, InvalidSnapshot, InvalidSnapshot,
-					 true) != SPI_OK_SELECT)
+	if (run_statement(&state->mapping->customer, batch->statements->existing,
+					  &ids, NULL, InvalidSnapshot, InvalidSnapshot,
+					  true) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up customers");
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -193,9 +193,10 @@ lock_customers(Batch *batch)
 	Datum  ids = eligible_ids(batch, &n);
 	uint64 locked;
 
-	if (run_as_owner(&batch->state->mapping->customer,
-					 batch->statements->lock_customer, &ids, NULL,
-					 InvalidSnapshot, InvalidSnapshot, false) != SPI_OK_SELECT)
+	if (run_statement(&batch->state->mapping->customer,
+					  batch->statements->lock_customer, &ids, NULL,
+					  InvalidSnapshot, InvalidSnapshot,
+					  false) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock customers");
 	locked = SPI_processed;
 	for (int i = 0; i < batch->n; i++)
@@ -259,9 +260,9 @@ classify_addresses(Batch *batch, Datum ids)
 
 	if (batch->statements->classify_address == NULL)
 		return;
-	if (run_as_owner(&m->address, batch->statements->classify_address, &ids,
-					 NULL, InvalidSnapshot, InvalidSnapshot,
-					 false) != SPI_OK_SELECT)
+	if (run_statement(&m->address, batch->statements->classify_address, &ids,
+					  NULL, InvalidSnapshot, InvalidSnapshot,
+					  false) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock billing addresses");
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -291,9 +292,9 @@ lock_purged_rows_nowait(Batch *batch, Datum ids)
 		const Rule *rule = &m->purge_rules[i];
 
 		if (can_lock_rows(&rule->relation) &&
-			run_as_owner(&rule->relation, batch->statements->lock_purge[i],
-						 &ids, NULL, InvalidSnapshot, InvalidSnapshot,
-						 false) != SPI_OK_SELECT)
+			run_statement(&rule->relation, batch->statements->lock_purge[i],
+						  &ids, NULL, InvalidSnapshot, InvalidSnapshot,
+						  false) != SPI_OK_SELECT)
 			elog(ERROR, "could not lock the rows of purge rule \"%s\"",
 				 rule->rule_name);
 	}

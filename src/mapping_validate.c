@@ -188,7 +188,7 @@ check_rule_expression(const Rule *rule)
 	sql = psprintf("SELECT (%s\n) FROM %s t LIMIT 0", rule->expression,
 				   quote_qualified_identifier(rule->relation.schema,
 											  rule->relation.name));
-	run_expression_check_as_owner(rule->relation.owner, sql);
+	run_expression_check(rule->relation.owner, sql);
 	type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
 
 	if (rule->kind == RULE_BALANCE)

@@ -240,8 +240,8 @@ check_requested_customer(Oid extension_owner, Datum customer_id)
 
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, rel.name);
-	if (run_as_owner(&rel, customer_check_plan(&rel), &customer_id, NULL,
-					 InvalidSnapshot, InvalidSnapshot, true) != SPI_OK_SELECT)
+	if (run_statement(&rel, customer_check_plan(&rel), &customer_id, NULL,
+					  InvalidSnapshot, InvalidSnapshot, true) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up customer");
 	if (SPI_processed == 0)
 		report_unknown_customer(customer_id);

@@ -54,9 +54,9 @@ runs_as_owner(Oid owner)
  * the caller.
  */
 int
-run_as_owner(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
-			 const char *nulls, Snapshot snapshot, Snapshot crosscheck,
-			 bool read_only)
+run_statement(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
+			  const char *nulls, Snapshot snapshot, Snapshot crosscheck,
+			  bool read_only)
 {
 	Oid save_userid;
 	int save_sec_context;
@@ -91,10 +91,10 @@ run_modifying(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 			  const char *nulls)
 {
 	if (!IsolationUsesXactSnapshot())
-		return run_as_owner(rel, plan, values, nulls, InvalidSnapshot,
-							InvalidSnapshot, false);
-	return run_as_owner(rel, plan, values, nulls, GetLatestSnapshot(),
-						GetTransactionSnapshot(), false);
+		return run_statement(rel, plan, values, nulls, InvalidSnapshot,
+							 InvalidSnapshot, false);
+	return run_statement(rel, plan, values, nulls, GetLatestSnapshot(),
+						 GetTransactionSnapshot(), false);
 }
 
 /*
@@ -105,10 +105,10 @@ int
 run_verifying(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 			  const char *nulls)
 {
-	return run_as_owner(rel, plan, values, nulls,
-						IsolationUsesXactSnapshot() ? GetLatestSnapshot()
-													: InvalidSnapshot,
-						InvalidSnapshot, false);
+	return run_statement(rel, plan, values, nulls,
+						 IsolationUsesXactSnapshot() ? GetLatestSnapshot()
+													 : InvalidSnapshot,
+						 InvalidSnapshot, false);
 }
 
 /*
@@ -135,11 +135,11 @@ execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 
 /*
  * Plans and runs the query that checks a rule's expression with the rights
- * its statements run with (run_as_owner): functions the expression calls
+ * its statements run with (run_statement): functions the expression calls
  * are planned, and may be folded, with those rights.
  */
 void
-run_expression_check_as_owner(Oid owner, const char *sql)
+run_expression_check(Oid owner, const char *sql)
 {
 	Oid save_userid;
 	int save_sec_context;
