@@ -15,6 +15,9 @@
 #include "utils/snapshot.h"
 #include "utils/uuid.h"
 
+/* The version of the SQL objects this library works with. */
+#define ANONYMIZE_LIBRARY_VERSION "1.2"
+
 /* A relation of the mapping, stored by name, resolved to an OID. */
 typedef struct MappedRelation
 {
@@ -219,6 +222,7 @@ extern Oid      resolve_mapped_relation(const char *schema, const char *name);
 extern Oid      extension_table_oid(const char *name);
 extern Oid      anonymize_extension_owner(void);
 extern void     report_no_customer_relation(void);
+extern void     check_extension_version(void);
 extern const Scope *find_scope(const Mapping *m, const char *name,
 							   const char *referrer);
 

@@ -26,6 +26,7 @@
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "anonymize.h"
 
@@ -124,16 +125,16 @@ resolve_mapped_relation(const char *schema, const char *name)
 	return relid;
 }
 
-/* The role that owns the extension, its mapping and its audit log. */
-Oid
-anonymize_extension_owner(void)
+/* The version the SQL objects of the extension are at, and its owner. */
+static void
+installed_extension(char **version, Oid *owner)
 {
 	Oid         extid = get_extension_oid("anonymize", false);
 	Relation    rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple   tuple;
-	Oid         owner;
+	bool        isnull;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
@@ -142,10 +143,45 @@ anonymize_extension_owner(void)
 	tuple = systable_getnext(scan);
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "could not find tuple for extension %u", extid);
-	owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+	*owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+	*version = TextDatumGetCString(heap_getattr(
+		tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
+
+/* The role that owns the extension, its mapping and its audit log. */
+Oid
+anonymize_extension_owner(void)
+{
+	char *version;
+	Oid   owner;
+
+	installed_extension(&version, &owner);
 	return owner;
+}
+
+/*
+ * Errors out unless the SQL objects are those of this library's version:
+ * after the library of 1.2 is installed, a database still at 1.0 or 1.1
+ * has the mapping tables of those versions until ALTER EXTENSION UPDATE.
+ */
+void
+check_extension_version(void)
+{
+	char *version;
+	Oid   owner;
+
+	installed_extension(&version, &owner);
+	if (strcmp(version, "1.0") == 0 || strcmp(version, "1.1") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension anonymize must be updated"),
+				 errdetail("Version %s is installed in this database; the "
+						   "installed library is version %s.",
+						   version, ANONYMIZE_LIBRARY_VERSION),
+				 errhint("Run ALTER EXTENSION anonymize UPDATE; it converts "
+						 "the mapping.")));
 }
 
 /* The error of every function while there is no customer relation. */
@@ -512,6 +548,7 @@ load_mapping(bool check_assignments)
 	Oid           save_userid;
 	int           save_sec_context;
 
+	check_extension_version();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(anonymize_extension_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |

@@ -549,10 +549,9 @@ anonymize_check_mapping(PG_FUNCTION_ARGS)
 Datum
 anonymize_check_relation(PG_FUNCTION_ARGS)
 {
+	check_extension_version();
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("anonymize.check_relation() was removed in version 1.2"),
-			 errhint("Update the extension: ALTER EXTENSION anonymize "
-					 "UPDATE.")));
+			 errmsg("anonymize.check_relation() was removed in version 1.2")));
 	PG_RETURN_VOID();
 }
