@@ -235,6 +235,7 @@ extern Oid  check_key_column(Oid relid, const char *column);
 extern bool check_column(Oid relid, const char *column);
 extern void validate_mapping(Mapping *m, bool check_assignments);
 extern bool is_character_type(Oid type);
+extern bool is_integer_type(Oid type);
 extern void check_extension_owner(void);
 
 /* erasure_rules.c */

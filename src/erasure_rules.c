@@ -131,12 +131,18 @@ append_expression(StringInfo sql, const char *expression)
 	appendStringInfo(sql, "(%s\n)", expression);
 }
 
-/* lhs = rhs, as text when their types differ. */
+/*
+ * lhs = rhs: directly for the same type or two integer or two character
+ * types (so that an index of lhs serves), else compared as text (a varchar
+ * holding a uuid matches the uuid).
+ */
 static void
 append_link(StringInfo sql, const char *lhs, Oid lhs_type, const char *rhs,
 			Oid rhs_type)
 {
-	if (lhs_type == rhs_type)
+	if (lhs_type == rhs_type ||
+		(is_integer_type(lhs_type) && is_integer_type(rhs_type)) ||
+		(is_character_type(lhs_type) && is_character_type(rhs_type)))
 		appendStringInfo(sql, "%s OPERATOR(pg_catalog.=) %s", lhs, rhs);
 	else
 		appendStringInfo(sql,

@@ -100,13 +100,22 @@ is_character_type(Oid type)
 	return type == TEXTOID || type == VARCHAROID || type == BPCHAROID;
 }
 
-/* Errors out unless a scope may link through the column: uuid or text. */
+bool
+is_integer_type(Oid type)
+{
+	return type == INT2OID || type == INT4OID || type == INT8OID;
+}
+
+/*
+ * Errors out unless a scope may link through the column: uuid, a character
+ * or an integer type.
+ */
 static Oid
 check_link_column(Oid relid, const char *column)
 {
 	Oid type = column_type(relid, column);
 
-	if (type != UUIDOID && !is_character_type(type))
+	if (type != UUIDOID && !is_character_type(type) && !is_integer_type(type))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" of relation \"%s.%s\" cannot link "
@@ -114,7 +123,8 @@ check_link_column(Oid relid, const char *column)
 						column, get_namespace_name(get_rel_namespace(relid)),
 						get_rel_name(relid)),
 				 errdetail("It is of type %s; key and parent columns must "
-						   "be of type uuid, text, varchar or char.",
+						   "be of type uuid, text, varchar, char, smallint, "
+						   "integer or bigint.",
 						   format_type_be(type))));
 	return type;
 }
