@@ -386,6 +386,19 @@ check_erased_column_once(const Mapping *m, const Rule *rule,
 						   "individual."),
 				 errhint("Change the company name with "
 						 "anonymize.set_company_test().")));
+	if (scope == &m->scopes[0] && strcmp(column->name, m->email.name) == 0 &&
+		column->replacement != NULL && rule->applies_to != APPLIES_EVERYONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("erase rule \"%s\" replaces email column \"%s\" for "
+						"%s only",
+						rule->rule_name, column->name,
+						applies_to_name(rule->applies_to)),
+				 errdetail("The email of every customer is erased; a "
+						   "replacement takes the place of that erasure for "
+						   "everyone."),
+				 errhint("Set the replacement in a rule that applies to "
+						 "everyone.")));
 	for (const Rule *other = m->rules; other < rule; other++)
 	{
 		if (other->kind != RULE_ERASE || other->scope != scope ||
