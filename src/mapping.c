@@ -221,9 +221,7 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 	MemoryContext spi_cxt;
 	Scope        *customer;
 
-	if (SPI_execute(CUSTOMER_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.customer_relation");
-	if (SPI_processed != 1)
+	if (read_table(CUSTOMER_QUERY, "customer_relation") != 1)
 		report_no_customer_relation();
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
@@ -242,16 +240,21 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 	MemoryContextSwitchTo(spi_cxt);
 }
 
+/* Runs a query of a configuration table; returns its number of rows. */
+static uint64
+read_table(const char *sql, const char *table)
+{
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.%s", table);
+	return SPI_processed;
+}
+
 /* Reads anonymize.scopes into m->scopes[1 ..]; parents are linked later. */
 static void
 read_scopes(Mapping *m, MemoryContext cxt)
 {
-	uint64        n_rows;
+	uint64        n_rows = read_table(SCOPES_QUERY, "scopes");
 	MemoryContext spi_cxt;
-
-	if (SPI_execute(SCOPES_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.scopes");
-	n_rows = SPI_processed;
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
 	m->scopes = palloc0(sizeof(Scope) * (n_rows + 1));
@@ -388,12 +391,8 @@ read_erased_columns(Rule *rule, int row)
 static void
 read_rules(Mapping *m, MemoryContext cxt)
 {
-	uint64        n_rows;
+	uint64        n_rows = read_table(RULES_QUERY, "rules");
 	MemoryContext spi_cxt;
-
-	if (SPI_execute(RULES_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.rules");
-	n_rows = SPI_processed;
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
 	m->n_rules = n_rows;
