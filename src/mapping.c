@@ -214,6 +214,15 @@ resolve_erased_column(ErasedColumn *column, Oid relid, char *name)
 	column->not_null = check_column(relid, name);
 }
 
+/* Runs a query of a configuration table; returns its number of rows. */
+static uint64
+read_table(const char *sql, const char *table)
+{
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.%s", table);
+	return SPI_processed;
+}
+
 /* Reads anonymize.customer_relation into m: the scope customer. */
 static void
 read_customer_relation(Mapping *m, MemoryContext cxt)
@@ -238,15 +247,6 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 	m->company_condition = result_text(0, 8);
 	m->company_name = result_text(0, 9);
 	MemoryContextSwitchTo(spi_cxt);
-}
-
-/* Runs a query of a configuration table; returns its number of rows. */
-static uint64
-read_table(const char *sql, const char *table)
-{
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.%s", table);
-	return SPI_processed;
 }
 
 /* Reads anonymize.scopes into m->scopes[1 ..]; parents are linked later. */
