@@ -541,7 +541,7 @@ BEGIN
 	SELECT r.kind INTO old_kind FROM anonymize.rules r
 	 WHERE r.rule_name OPERATOR(pg_catalog.=) rule.rule_name FOR UPDATE;
 	IF old_kind OPERATOR(pg_catalog.<>) rule.kind THEN
-		RAISE EXCEPTION 'rule "%" is a % rule, not a % rule', rule.rule_name, old_kind, rule.kind
+		RAISE EXCEPTION 'rule "%" is of kind %, not %', rule.rule_name, old_kind, rule.kind
 			USING ERRCODE = 'duplicate_object',
 				  HINT = 'Rule names are unique across all kinds: drop it first with anonymize.drop_rule(), or choose another name.';
 	END IF;

@@ -327,7 +327,7 @@ extern void erase_customers(AnonymizeState *state, StatementMode mode,
 extern void append_rows_deleted(StringInfo json, const Mapping *m,
 								const int64 *counts);
 extern void append_rows_updated(StringInfo json, const Mapping *m,
-								const int64 *counts);
+								const int64 *counts, bool is_company);
 
 /* verify.c */
 extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);

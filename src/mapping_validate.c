@@ -470,6 +470,15 @@ check_rule(const Mapping *m, Rule *rule, bool check_assignments)
 	push_entry(&callback, &check,
 			   psprintf("anonymize rule \"%s\" on scope \"%s\"",
 						rule->rule_name, rule->scope->name));
+	if (rule->kind == RULE_PURGE && rule->scope == &m->scopes[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("purge rule \"%s\" cannot delete customers",
+						rule->rule_name),
+				 errdetail("Anonymization keeps the customer row, erased, "
+						   "for the invoices that refer to it."),
+				 errhint("Erase its columns with anonymize.set_erase_rule() "
+						 "on scope customer.")));
 	if (rule->kind == RULE_ERASE)
 	{
 		if (rule->n_columns == 0)
