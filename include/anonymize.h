@@ -20,58 +20,124 @@ typedef struct MappedRelation
 {
 	char *schema;
 	char *name;
-	char *key_column; /* uuid column holding the customer id */
+	char *key_column; /* the scope's key column */
 	Oid   relid;
 	Oid   owner; /* statements on the relation run as this role */
 } MappedRelation;
 
-/* A column that anonymization erases. */
+/*
+ * A scope: the rows of a relation that belong to a customer.  Scope 0 is
+ * the customer relation itself; every other scope's rows are those whose
+ * key column equals the parent column of a row of the parent scope, and
+ * that satisfy the condition.
+ */
+typedef struct Scope
+{
+	char          *name;
+	MappedRelation relation;
+	Oid            key_type;
+	char          *parent_name;
+	int            parent;        /* index of the parent scope; -1 for 0 */
+	char          *parent_column; /* on the parent's relation */
+	Oid            parent_type;
+	char          *condition; /* on the row "t"; NULL for every row */
+	int            depth;     /* 0 for the customer */
+} Scope;
+
+/* Whom an erase rule applies to, as the company test decides. */
+typedef enum AppliesTo
+{
+	APPLIES_EVERYONE,
+	APPLIES_INDIVIDUAL,
+	APPLIES_COMPANY
+} AppliesTo;
+
+/* A column that an erasure sets. */
 typedef struct ErasedColumn
 {
-	char *name;
-	bool  not_null; /* erase with the placeholder, not NULL */
+	char       *name;
+	bool        not_null;    /* erased with the placeholder, not NULL */
+	char       *replacement; /* expression on the row "t", or NULL */
+	AppliesTo   applies_to;
+	const char *rule_name; /* the rule that sets it; NULL: built in */
 } ErasedColumn;
 
 typedef enum RuleKind
 {
-	RULE_PURGE,   /* delete matching rows */
+	RULE_PURGE,   /* delete the scope's rows */
+	RULE_ERASE,   /* set columns of the scope's rows */
 	RULE_BLOCKER, /* a matching row refuses anonymization */
 	RULE_BALANCE  /* amounts must sum to zero */
 } RuleKind;
 
-/* A row of anonymize.purge_rules, blocker_rules or balance_rules. */
+/* A row of anonymize.rules. */
 typedef struct Rule
 {
-	RuleKind       kind;
-	char          *rule_name;
-	MappedRelation relation;
-	char          *expression; /* condition, or amount for RULE_BALANCE;
-								* NULL for a purge of every row */
-	char *reason;              /* why it blocks; NULL for RULE_PURGE */
+	RuleKind     kind;
+	char        *rule_name;
+	char        *scope_name;
+	const Scope *scope;
+	char        *expression;  /* condition, or amount for RULE_BALANCE;
+							   * NULL for a purge of every row */
+	char         *reason;     /* why it blocks */
+	AppliesTo     applies_to; /* RULE_ERASE */
+	int           n_columns;  /* RULE_ERASE: columns, then replacements */
+	ErasedColumn *columns;
 } Rule;
+
+/*
+ * The erasure of one scope: every column that its erase rules set, in one
+ * UPDATE per row.  For the customer scope, the name and email come first.
+ */
+typedef struct ErasedScope
+{
+	const Scope   *scope;
+	const char    *name_column; /* the customer's name; NULL elsewhere */
+	int            n_columns;
+	ErasedColumn **columns;
+	int            n_rules; /* its erase rules, for rows_updated */
+	const Rule   **rules;
+} ErasedScope;
+
+/* One step of an erasure, in the order they run. */
+typedef struct Operation
+{
+	bool               purge;
+	const Rule        *rule;   /* purge */
+	const ErasedScope *erased; /* erase */
+	int                index;  /* in purge_rules or erased_scopes */
+} Operation;
 
 /* The whole mapping, as read from the configuration tables. */
 typedef struct Mapping
 {
-	MappedRelation customer;
+	MappedRelation customer; /* = scopes[0].relation */
 	ErasedColumn   name;
 	ErasedColumn   email;
+	char          *placeholder; /* written into erased NOT NULL columns */
 
-	MappedRelation address; /* may be the customer relation itself */
-	bool           address_on_customer;
-	char          *company_column;
-	ErasedColumn   first_name;
-	ErasedColumn   last_name;
-	ErasedColumn   phone;
-	int            n_address_columns; /* erased for individuals only */
-	ErasedColumn  *address_columns;
-	char          *country_column; /* never erased */
-	char          *placeholder;    /* written into erased NOT NULL columns */
+	int    n_scopes;
+	Scope *scopes;
 
-	int   n_purge_rules;
-	Rule *purge_rules;
-	int   n_blocker_rules; /* blocker and balance rules */
-	Rule *blocker_rules;
+	/* the company test; company_scope NULL: everyone is an individual */
+	char        *company_scope_name;
+	const Scope *company_scope;
+	char        *company_condition;
+	char        *company_name;
+
+	int   n_rules; /* by name */
+	Rule *rules;
+
+	int           n_purge_rules; /* children before parents */
+	const Rule  **purge_rules;
+	int           n_blocker_rules; /* blocker and balance rules */
+	const Rule  **blocker_rules;
+	int           n_erased_scopes; /* the customer last */
+	ErasedScope  *erased_scopes;
+	int           n_operations;
+	Operation    *operations;
+	int           n_locked_scopes; /* ancestors of purged or erased scopes */
+	const Scope **locked_scopes;
 } Mapping;
 
 /*
@@ -101,16 +167,15 @@ typedef struct StatementPlans
 	SPIPlanPtr  lock_customer;    /* FOR UPDATE [SKIP LOCKED] */
 	SPIPlanPtr  existing;         /* customers that exist; many only */
 	SPIPlanPtr *blockers;         /* per blocker rule: rows, amount */
-	SPIPlanPtr *blockers_locking; /* the same, rows locked FOR SHARE */
-	SPIPlanPtr  classify_address; /* address rows locked; is_company */
+	SPIPlanPtr *blockers_locking; /* the same, rows locked */
+	SPIPlanPtr  classify;         /* the company test on its own scope */
+	SPIPlanPtr *lock_ancestors;   /* per locked scope, FOR UPDATE */
 	SPIPlanPtr *lock_purge;       /* nowait only: per purge rule */
-	SPIPlanPtr  erase_address;    /* NULL when on the customer relation */
-	SPIPlanPtr  erase_customer;
-	SPIPlanPtr *purge;        /* per purge rule */
-	SPIPlanPtr *verify_purge; /* per purge rule: does a row remain? */
-	SPIPlanPtr  verify_address;
-	SPIPlanPtr  verify_companies; /* company rows per customer */
-	SPIPlanPtr  verify_customer;
+	SPIPlanPtr *lock_erased;      /* nowait only: per erased scope */
+	SPIPlanPtr *purge;            /* per purge rule */
+	SPIPlanPtr *verify_purge;     /* per purge rule: does a row remain? */
+	SPIPlanPtr *erase;            /* per erased scope */
+	SPIPlanPtr *verify_erased;    /* per erased scope: rows, unerased */
 	SPIPlanPtr  audit_insert;
 } StatementPlans;
 
@@ -133,14 +198,9 @@ typedef struct AnonymizeState
 	Oid      audit_index;     /* its primary key, on customer_id */
 	int      n_relations;     /* distinct mapped relations */
 	const MappedRelation **relations;
-	Oid       *watched_relids; /* invalidations that make it stale */
-	int        n_watched_relids;
-	SPIPlanPtr customer_exists;
-	/* the columns the verify statements count, in order (verified_columns) */
-	const char   **address_verified;
-	int            n_address_verified;
-	const char   **customer_verified;
-	int            n_customer_verified;
+	Oid           *watched_relids; /* invalidations that make it stale */
+	int            n_watched_relids;
+	SPIPlanPtr     customer_exists;
 	StatementPlans modes[N_STATEMENT_MODES];
 } AnonymizeState;
 
@@ -154,38 +214,40 @@ typedef struct Blocker
 } Blocker;
 
 /* mapping.c */
-extern Mapping *load_mapping(void);
+extern Mapping *load_mapping(bool check_assignments);
 extern Oid      resolve_mapped_relation(const char *schema, const char *name);
 extern Oid      extension_table_oid(const char *name);
 extern Oid      anonymize_extension_owner(void);
+extern void     report_no_customer_relation(void);
+extern const Scope *find_scope(const Mapping *m, const char *name,
+							   const char *referrer);
 
 /* foreign_keys.c */
-extern void order_purge_rules(Mapping *m);
+extern void order_operations(Mapping *m);
 extern void check_cascades(const Mapping *m);
 
 /* mapping_validate.c */
-extern void check_key_column(Oid relid, const char *column);
+extern Oid  check_key_column(Oid relid, const char *column);
 extern bool check_column(Oid relid, const char *column);
-extern void check_rule_expression(const Rule *rule);
+extern void validate_mapping(Mapping *m, bool check_assignments);
+extern bool is_character_type(Oid type);
 extern void check_extension_owner(void);
 
 /* erasure_rules.c */
 extern char *customer_exists_sql(const Mapping *m);
 extern char *existing_customers_sql(const Mapping *m);
 extern char *lock_customer_sql(const Mapping *m, bool many, bool nowait);
-extern char *blocker_sql(const Rule *rule, bool lock_rows, bool many,
-						 bool nowait);
-extern char *classify_address_sql(const Mapping *m, bool many, bool nowait);
-extern char *lock_purge_sql(const Rule *rule, bool many);
-extern char *erase_address_sql(const Mapping *m, bool many);
-extern char *erase_customer_sql(const Mapping *m, bool many);
-extern char *purge_sql(const Rule *rule, bool many);
-extern char *verify_purge_sql(const Rule *rule, bool many);
-extern char *verify_address_sql(const Mapping *m, bool many);
-extern char *verify_companies_sql(const Mapping *m, bool many);
-extern char *verify_customer_sql(const Mapping *m, bool many);
-extern int   verified_columns(const Mapping *m, bool customer_relation,
-							  const char **names);
+extern char *blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows,
+						 bool many, bool nowait);
+extern char *classify_sql(const Mapping *m, bool many, bool nowait);
+extern char *lock_scope_sql(const Mapping *m, const Scope *scope,
+							const char *strength, bool many, bool nowait);
+extern char *purge_sql(const Mapping *m, const Rule *rule, bool many);
+extern char *verify_purge_sql(const Mapping *m, const Rule *rule, bool many);
+extern char *erase_sql(const Mapping *m, const ErasedScope *erased, bool many);
+extern char *verify_erased_sql(const Mapping *m, const ErasedScope *erased,
+							   bool many);
+extern bool  is_verified_column(const ErasedColumn *column);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */
@@ -249,25 +311,25 @@ typedef struct CustomerErasure
 	Datum          customer_id;
 	ErasureOutcome outcome;
 	bool           is_company;
-	char          *company;      /* the company name, for a company */
-	int64          company_rows; /* its address rows holding a company */
+	char          *company; /* the company name, for a company */
 	List          *blockers;
 	int64         *rows_deleted; /* per purge rule */
+	int64         *rows_updated; /* per erased scope */
 } CustomerErasure;
 
 extern void erase_customers(AnonymizeState *state, StatementMode mode,
 							CustomerErasure *customers, int n);
 extern void append_rows_deleted(StringInfo json, const Mapping *m,
 								const int64 *counts);
+extern void append_rows_updated(StringInfo json, const Mapping *m,
+								const int64 *counts);
 
 /* verify.c */
 extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);
 extern void report_purged_rows_remain(const Rule *rule);
-extern void report_company_changed(const MappedRelation *rel,
-								   const char           *column);
-extern void check_columns_erased(const MappedRelation *rel, SPIPlanPtr plan,
-								 Datum *values, const char *nulls,
-								 const char **columns, int n_columns);
+extern void check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan,
+							   Datum *values, const char *nulls,
+							   int64 rows_updated);
 
 /* requests.c */
 extern void requests_define_settings(void);

@@ -123,8 +123,9 @@ put_blocker_rows(ReturnSetInfo *rsinfo, AnonymizeState *state,
 		Blocker *blocker = lfirst(cell);
 
 		put_blocker_row(rsinfo, blocker->rule->rule_name,
-						blocker->rule->reason, blocker->rule->relation.relid,
-						blocker->rows, blocker->amount);
+						blocker->rule->reason,
+						blocker->rule->scope->relation.relid, blocker->rows,
+						blocker->amount);
 	}
 }
 

@@ -60,7 +60,7 @@ static List *
 run_blocker_rule(const Rule *rule, SPIPlanPtr plan, Datum param,
 				 Snapshot snapshot, bool read_only, List *blockers)
 {
-	if (run_statement(&rule->relation, plan, &param, NULL, snapshot,
+	if (run_statement(&rule->scope->relation, plan, &param, NULL, snapshot,
 					  InvalidSnapshot, read_only) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the blockers of a customer");
 
@@ -93,7 +93,7 @@ run_blocker_rules(AnonymizeState *state, SPIPlanPtr *plans, Datum param,
 	List          *blockers = NIL;
 
 	for (int i = 0; i < m->n_blocker_rules; i++)
-		blockers = run_blocker_rule(&m->blocker_rules[i], plans[i], param,
+		blockers = run_blocker_rule(m->blocker_rules[i], plans[i], param,
 									snapshot, read_only, blockers);
 	return blockers;
 }
@@ -119,13 +119,14 @@ append_blocker(StringInfo buf, const Blocker *blocker)
 		appendStringInfoString(buf, "; ");
 	if (rule->kind == RULE_BALANCE)
 		appendStringInfo(buf, "a balance of %s in relation \"%s.%s\" (%s)",
-						 blocker->amount, rule->relation.schema,
-						 rule->relation.name, rule->reason);
+						 blocker->amount, rule->scope->relation.schema,
+						 rule->scope->relation.name, rule->reason);
 	else
-		appendStringInfo(
-			buf, "%lld %s of relation \"%s.%s\" (%s)",
-			(long long)blocker->rows, blocker->rows == 1 ? "row" : "rows",
-			rule->relation.schema, rule->relation.name, rule->reason);
+		appendStringInfo(buf, "%lld %s of relation \"%s.%s\" (%s)",
+						 (long long)blocker->rows,
+						 blocker->rows == 1 ? "row" : "rows",
+						 rule->scope->relation.schema,
+						 rule->scope->relation.name, rule->reason);
 }
 
 /* The blockers as one phrase, for messages and the request queue. */

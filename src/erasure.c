@@ -170,32 +170,35 @@ find_busy_customers(Batch *batch, Datum ids)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* The company decision of a row: its columns 2 (is_company) and 3 (name). */
+/*
+ * The company decision of a row: its columns "column" (is_company) and the
+ * next one (the company name).
+ */
 static void
-read_company(CustomerErasure *customer, uint64 row)
+read_company(CustomerErasure *customer, uint64 row, int column)
 {
-	customer->is_company = row_bool(row, 2);
-	customer->company =
-		customer->is_company
-			? SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 3)
-			: NULL;
+	customer->is_company = row_bool(row, column);
+	customer->company = customer->is_company
+							? SPI_getvalue(SPI_tuptable->vals[row],
+										   SPI_tuptable->tupdesc, column + 1)
+							: NULL;
 }
 
 /*
  * Rule 1: lock the customers; from here on nothing new refers to them.
- * With the address on the customer row, that row also decides company or
- * individual.
+ * With the company test on the customer row, that row also decides company
+ * or individual.
  */
 static void
 lock_customers(Batch *batch)
 {
-	int    n;
-	Datum  ids = eligible_ids(batch, &n);
-	uint64 locked;
+	const Mapping *m = batch->state->mapping;
+	int            n;
+	Datum          ids = eligible_ids(batch, &n);
+	uint64         locked;
 
-	if (run_statement(&batch->state->mapping->customer,
-					  batch->statements->lock_customer, &ids, NULL,
-					  InvalidSnapshot, InvalidSnapshot,
+	if (run_statement(&m->customer, batch->statements->lock_customer, &ids,
+					  NULL, InvalidSnapshot, InvalidSnapshot,
 					  false) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock customers");
 	locked = SPI_processed;
@@ -206,8 +209,8 @@ lock_customers(Batch *batch)
 		CustomerErasure *customer = row_customer(batch, row);
 
 		customer->outcome = ERASURE_DONE;
-		if (batch->state->mapping->address_on_customer)
-			read_company(customer, row);
+		if (m->company_scope == &m->scopes[0])
+			read_company(customer, row, 2);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (batch->statements->nowait && locked < (uint64)batch->n)
@@ -249,66 +252,97 @@ sort_out_customers(Batch *batch)
 	}
 }
 
+static void
+report_several_company_rows(const Mapping *m, Datum customer_id, int64 rows)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CARDINALITY_VIOLATION),
+			 errmsg("customer %s has %lld rows in scope \"%s\" of the "
+					"company test",
+					customer_id_text(customer_id), (long long)rows,
+					m->company_scope->name),
+			 errdetail("The company test decides on the one row of the "
+					   "scope that belongs to the customer."),
+			 errhint("Narrow the scope with a condition, or set the company "
+					 "test on another scope with "
+					 "anonymize.set_company_test().")));
+}
+
 /*
- * Rule 3, first half: lock the address rows of the eligible customers and
- * decide, before any rewrite, which are companies.
+ * Rule 3: lock the rows of the company test's scope and decide, before any
+ * rewrite, which customers are companies.
  */
 static void
-classify_addresses(Batch *batch, Datum ids)
+classify_customers(Batch *batch, Datum ids)
 {
 	const Mapping *m = batch->state->mapping;
 
-	if (batch->statements->classify_address == NULL)
+	if (batch->statements->classify == NULL)
 		return;
-	if (run_statement(&m->address, batch->statements->classify_address, &ids,
-					  NULL, InvalidSnapshot, InvalidSnapshot,
+	if (run_statement(&m->company_scope->relation, batch->statements->classify,
+					  &ids, NULL, InvalidSnapshot, InvalidSnapshot,
 					  false) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock billing addresses");
+		elog(ERROR, "could not run the company test");
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		CustomerErasure *customer = row_customer(batch, row);
 
-		read_company(customer, row);
-		customer->company_rows = row_int64(row, 4);
+		if (row_int64(row, 2) > 1)
+			report_several_company_rows(m, customer->customer_id,
+										row_int64(row, 2));
+		read_company(customer, row, 3);
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/*
- * The queue locks the rows it will delete before changing any, without
- * waiting (the address rows are locked by classify_addresses()): a row
- * locked by a billing transaction fails the erasure with lock_not_available
- * at once (the request stays pending, as busy) instead of waiting for it or
- * deadlocking with it.  Where the caller lacks the UPDATE privilege that
- * locking needs, the queue's lock_timeout bounds the wait instead.
- */
+/* Runs a lock statement of the scope, where the caller may lock rows. */
 static void
-lock_purged_rows_nowait(Batch *batch, Datum ids)
+lock_scope_rows(const Scope *scope, SPIPlanPtr plan, Datum ids)
 {
-	const Mapping *m = batch->state->mapping;
-
-	for (int i = 0; i < m->n_purge_rules; i++)
-	{
-		const Rule *rule = &m->purge_rules[i];
-
-		if (can_lock_rows(&rule->relation) &&
-			run_statement(&rule->relation, batch->statements->lock_purge[i],
-						  &ids, NULL, InvalidSnapshot, InvalidSnapshot,
-						  false) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock the rows of purge rule \"%s\"",
-				 rule->rule_name);
-	}
+	if (plan != NULL && can_lock_rows(&scope->relation) &&
+		run_statement(&scope->relation, plan, &ids, NULL, InvalidSnapshot,
+					  InvalidSnapshot, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the rows of scope \"%s\"", scope->name);
 }
 
 /*
- * $3 of the customer statements: the company name of each eligible
- * customer (n of them), NULL for an individual.
+ * Rule 4: the rows of the ancestors of purged and erased scopes, FOR
+ * UPDATE, so that no new row referencing them joins a scope.  The queue
+ * also locks the rows it will delete or update before changing any,
+ * without waiting: a row locked by a billing transaction fails the erasure
+ * with lock_not_available at once (the request stays pending, as busy)
+ * instead of waiting for it or deadlocking with it.  Where the caller lacks
+ * the UPDATE privilege that locking needs, the queue's lock_timeout bounds
+ * the wait instead.
  */
 static void
-bind_companies(Batch *batch, int n, Datum *param, char *param_null)
+lock_rows(Batch *batch, Datum ids)
+{
+	const Mapping        *m = batch->state->mapping;
+	const StatementPlans *plans = batch->statements;
+
+	for (int i = 0; i < m->n_locked_scopes; i++)
+		lock_scope_rows(m->locked_scopes[i], plans->lock_ancestors[i], ids);
+	if (!plans->nowait)
+		return;
+	for (int i = 0; i < m->n_purge_rules; i++)
+		lock_scope_rows(m->purge_rules[i]->scope, plans->lock_purge[i], ids);
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		lock_scope_rows(m->erased_scopes[i].scope, plans->lock_erased[i], ids);
+}
+
+/*
+ * The parameters of the erase statements for the eligible customers (n of
+ * them): $1 ids, $2 placeholder, $3 company names (NULL for individuals),
+ * $4 whether companies.
+ */
+static void
+bind_erase_params(Batch *batch, Datum ids, int n, Datum *values, char *nulls)
 {
 	Datum *companies = palloc0(sizeof(Datum) * n);
 	bool  *company_nulls = palloc(sizeof(bool) * n);
+	Datum *kinds = palloc(sizeof(Datum) * n);
+	bool  *no_nulls = palloc0(sizeof(bool) * n);
 	int    k = 0;
 
 	for (int i = 0; i < batch->n; i++)
@@ -320,58 +354,92 @@ bind_companies(Batch *batch, int n, Datum *param, char *param_null)
 		company_nulls[k] = (customer->company == NULL);
 		if (customer->company != NULL)
 			companies[k] = CStringGetTextDatum(customer->company);
+		kinds[k] = BoolGetDatum(customer->is_company);
 		k++;
 	}
-	bind_values(batch, companies, company_nulls, n, TEXTOID, param,
-				param_null);
+	values[0] = ids;
+	nulls[0] = ' ';
+	values[1] = CStringGetTextDatum(batch->state->mapping->placeholder);
+	nulls[1] = ' ';
+	bind_values(batch, companies, company_nulls, n, TEXTOID, &values[2],
+				&nulls[2]);
+	bind_values(batch, kinds, no_nulls, n, BOOLOID, &values[3], &nulls[3]);
 }
 
 /*
- * Rules 3 and 4 for the eligible customers (n of them).  values and nulls
- * receive the parameters of the customer statements, for the verification.
+ * Adds the rows a data-modifying statement changed to each customer's
+ * counts: SPI_processed for one customer, the rows (customer id, rows) of
+ * its result for many.
  */
 static void
-erase_personal_data(Batch *batch, int n, Datum *values, char *nulls)
+count_rows(Batch *batch, int index, bool deleted)
 {
-	const Mapping *m = batch->state->mapping;
+	if (!batch->statements->many)
+	{
+		CustomerErasure *customer = batch->sorted[0];
 
-	values[1] = CStringGetTextDatum(m->placeholder);
-	nulls[0] = nulls[1] = ' ';
-	bind_companies(batch, n, &values[2], &nulls[2]);
+		(deleted ? customer->rows_deleted : customer->rows_updated)[index] +=
+			SPI_processed;
+		return;
+	}
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		CustomerErasure *customer = row_customer(batch, row);
 
-	if (batch->statements->erase_address != NULL &&
-		run_modifying(&m->address, batch->statements->erase_address, values,
-					  nulls) != SPI_OK_UPDATE)
-		elog(ERROR, "could not erase billing addresses");
-	if (run_modifying(&m->customer, batch->statements->erase_customer, values,
-					  nulls) != SPI_OK_UPDATE)
-		elog(ERROR, "could not erase customers");
+		(deleted ? customer->rows_deleted : customer->rows_updated)[index] +=
+			row_int64(row, 2);
+	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Rule 5 for one purge rule; counts the rows deleted per customer. */
 static void
-purge_rule(Batch *batch, int rule, Datum ids)
+purge_rule(Batch *batch, int index, Datum ids)
 {
-	const Rule *purge = &batch->state->mapping->purge_rules[rule];
+	const Rule *rule = batch->state->mapping->purge_rules[index];
 	int expected = batch->statements->many ? SPI_OK_SELECT : SPI_OK_DELETE;
 
-	if (run_modifying(&purge->relation, batch->statements->purge[rule], &ids,
-					  NULL) != expected)
-		elog(ERROR, "could not run purge rule \"%s\"", purge->rule_name);
-	if (!batch->statements->many)
+	if (run_modifying(&rule->scope->relation, batch->statements->purge[index],
+					  &ids, NULL) != expected)
+		elog(ERROR, "could not run purge rule \"%s\"", rule->rule_name);
+	count_rows(batch, index, true);
+}
+
+/* Rule 5 for one erased scope; counts the rows updated per customer. */
+static void
+erase_scope(Batch *batch, int index, Datum *values, const char *nulls)
+{
+	const ErasedScope *erased = &batch->state->mapping->erased_scopes[index];
+	int expected = batch->statements->many ? SPI_OK_SELECT : SPI_OK_UPDATE;
+
+	if (run_modifying(&erased->scope->relation,
+					  batch->statements->erase[index], values,
+					  nulls) != expected)
+		elog(ERROR, "could not erase the rows of scope \"%s\"",
+			 erased->scope->name);
+	count_rows(batch, index, false);
+}
+
+/* Rule 5: every purge and erasure, in the order of the mapping. */
+static void
+run_operations(Batch *batch, Datum *values, const char *nulls)
+{
+	const Mapping *m = batch->state->mapping;
+
+	for (int i = 0; i < m->n_operations; i++)
 	{
-		batch->sorted[0]->rows_deleted[rule] += SPI_processed;
-		return;
+		const Operation *op = &m->operations[i];
+
+		if (op->purge)
+			purge_rule(batch, op->index, values[0]);
+		else
+			erase_scope(batch, op->index, values, nulls);
 	}
-	for (uint64 row = 0; row < SPI_processed; row++)
-		row_customer(batch, row)->rows_deleted[rule] += row_int64(row, 2);
-	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
- * Rules 5 and 6 for the purge: every rule, then again every rule whose rows
- * came back (a trigger of an earlier statement archived them), until none
- * remains.
+ * Rule 6 for the purge: again every rule whose rows came back (a trigger of
+ * an earlier statement archived them), until none remains.
  */
 static void
 purge_until_gone(Batch *batch, Datum ids)
@@ -379,69 +447,83 @@ purge_until_gone(Batch *batch, Datum ids)
 	const Mapping *m = batch->state->mapping;
 	bool           remain = true;
 
-	for (int i = 0; i < m->n_purge_rules; i++)
-		purge_rule(batch, i, ids);
 	for (int round = 1; remain; round++)
 	{
 		remain = false;
 		for (int i = 0; i < m->n_purge_rules; i++)
 		{
-			if (!purged_rows_remain(&m->purge_rules[i],
+			if (!purged_rows_remain(m->purge_rules[i],
 									batch->statements->verify_purge[i], ids))
 				continue;
 			if (round > MAX_PURGE_ROUNDS)
-				report_purged_rows_remain(&m->purge_rules[i]);
+				report_purged_rows_remain(m->purge_rules[i]);
 			purge_rule(batch, i, ids);
 			remain = true;
 		}
 	}
 }
 
-/*
- * Rule 6 for the company decision: no address row holds a company that did
- * not before the rewrite.
- */
+/* Rule 6 for the erased scopes; parameters as for rule 5. */
 static void
-verify_company_rows(Batch *batch, Datum ids)
+verify_erased_scopes(Batch *batch, Datum *values, const char *nulls)
 {
 	const Mapping *m = batch->state->mapping;
 
-	if (batch->statements->verify_companies == NULL)
-		return;
-	if (run_verifying(&m->address, batch->statements->verify_companies, &ids,
-					  NULL) != SPI_OK_SELECT)
-		elog(ERROR, "could not verify the billing addresses");
-	for (uint64 row = 0; row < SPI_processed; row++)
-		if (row_int64(row, 2) > row_customer(batch, row)->company_rows)
-			report_company_changed(&m->address, m->company_column);
-	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < m->n_erased_scopes; i++)
+	{
+		int64 updated = 0;
+
+		for (int c = 0; c < batch->n; c++)
+			if (batch->sorted[c]->outcome == ERASURE_DONE)
+				updated += batch->sorted[c]->rows_updated[i];
+		check_scope_erased(&m->erased_scopes[i],
+						   batch->statements->verify_erased[i], values, nulls,
+						   updated);
+	}
 }
 
-/* Rule 6 for the erased columns; parameters as for rule 4. */
+/* {"rule name": rows, ...} for rules[0 .. n-1], as in the audit log. */
 static void
-verify_columns(Batch *batch, Datum *values, const char *nulls)
+append_counts(StringInfo json, const Rule *const *rules, int n,
+			  const int64 *counts, bool *first)
 {
-	const AnonymizeState *state = batch->state;
-
-	check_columns_erased(&state->mapping->address,
-						 batch->statements->verify_address, values, nulls,
-						 state->address_verified, state->n_address_verified);
-	check_columns_erased(&state->mapping->customer,
-						 batch->statements->verify_customer, values, nulls,
-						 state->customer_verified, state->n_customer_verified);
+	for (int i = 0; i < n; i++)
+	{
+		if (!*first)
+			appendStringInfoString(json, ", ");
+		*first = false;
+		escape_json(json, rules[i]->rule_name);
+		appendStringInfo(json, ": " INT64_FORMAT, counts[i]);
+	}
 }
 
 /* {"rule name": rows deleted, ...}, as in the audit log. */
 void
 append_rows_deleted(StringInfo json, const Mapping *m, const int64 *counts)
 {
+	bool first = true;
+
 	appendStringInfoChar(json, '{');
-	for (int i = 0; i < m->n_purge_rules; i++)
+	append_counts(json, m->purge_rules, m->n_purge_rules, counts, &first);
+	appendStringInfoChar(json, '}');
+}
+
+/*
+ * {"rule name": rows updated, ...}: each erase rule counts the rows of its
+ * scope's UPDATE.
+ */
+void
+append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts)
+{
+	bool first = true;
+
+	appendStringInfoChar(json, '{');
+	for (int i = 0; i < m->n_erased_scopes; i++)
 	{
-		if (i > 0)
-			appendStringInfoString(json, ", ");
-		escape_json(json, m->purge_rules[i].rule_name);
-		appendStringInfo(json, ": " INT64_FORMAT, counts[i]);
+		const ErasedScope *erased = &m->erased_scopes[i];
+
+		for (int r = 0; r < erased->n_rules; r++)
+			append_counts(json, &erased->rules[r], 1, &counts[i], &first);
 	}
 	appendStringInfoChar(json, '}');
 }
@@ -452,10 +534,11 @@ audit_customers(Batch *batch, Datum ids, int n)
 {
 	AnonymizeState *state = batch->state;
 	Datum          *kinds = palloc(sizeof(Datum) * n);
-	Datum          *rows = palloc(sizeof(Datum) * n);
+	Datum          *deleted = palloc(sizeof(Datum) * n);
+	Datum          *updated = palloc(sizeof(Datum) * n);
 	bool           *no_nulls = palloc0(sizeof(bool) * n);
-	Datum           values[4];
-	char            nulls[4] = {' ', ' ', ' ', ' '};
+	Datum           values[5];
+	char            nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	int             k = 0;
 	StringInfoData  json;
 
@@ -466,18 +549,22 @@ audit_customers(Batch *batch, Datum ids, int n)
 
 		if (customer->outcome != ERASURE_DONE)
 			continue;
-		resetStringInfo(&json);
-		append_rows_deleted(&json, state->mapping, customer->rows_deleted);
 		kinds[k] = CStringGetTextDatum(customer->is_company ? "company"
 															: "individual");
-		rows[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
+		resetStringInfo(&json);
+		append_rows_deleted(&json, state->mapping, customer->rows_deleted);
+		deleted[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
+		resetStringInfo(&json);
+		append_rows_updated(&json, state->mapping, customer->rows_updated);
+		updated[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		k++;
 	}
 	values[0] = ids;
 	/* current_user of the caller, not the owner the insert runs as */
 	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	bind_values(batch, kinds, no_nulls, n, TEXTOID, &values[2], &nulls[2]);
-	bind_values(batch, rows, no_nulls, n, JSONBOID, &values[3], &nulls[3]);
+	bind_values(batch, deleted, no_nulls, n, JSONBOID, &values[3], &nulls[3]);
+	bind_values(batch, updated, no_nulls, n, JSONBOID, &values[4], &nulls[4]);
 	if (execute_as_owner(state->extension_owner,
 						 batch->statements->audit_insert, values, nulls,
 						 false) != SPI_OK_INSERT)
@@ -494,12 +581,13 @@ void
 erase_customers(AnonymizeState *state, StatementMode mode,
 				CustomerErasure *customers, int n)
 {
-	Batch batch = {state, get_statements(state, mode),
-				   palloc(sizeof(CustomerErasure *) * n), n};
-	Datum ids;
-	int   n_eligible;
-	Datum values[3];
-	char  nulls[3];
+	const Mapping *m = state->mapping;
+	Batch          batch = {state, get_statements(state, mode),
+							palloc(sizeof(CustomerErasure *) * n), n};
+	Datum          ids;
+	int            n_eligible;
+	Datum          values[4];
+	char           nulls[4];
 
 	Assert(n == 1 || batch.statements->many);
 	check_rows_visible(state);
@@ -509,10 +597,11 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 		customers[i].outcome = ERASURE_DONE; /* until found otherwise */
 		customers[i].is_company = false;
 		customers[i].company = NULL;
-		customers[i].company_rows = 0;
 		customers[i].blockers = NIL;
 		customers[i].rows_deleted =
-			palloc0(sizeof(int64) * Max(state->mapping->n_purge_rules, 1));
+			palloc0(sizeof(int64) * Max(m->n_purge_rules, 1));
+		customers[i].rows_updated =
+			palloc0(sizeof(int64) * Max(m->n_erased_scopes, 1));
 		batch.sorted[i] = &customers[i];
 	}
 	qsort(batch.sorted, n, sizeof(CustomerErasure *), compare_customers);
@@ -522,13 +611,11 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 	if (n_eligible == 0)
 		return;
 	check_caller_privileges(state, CHECK_ERASE);
-	classify_addresses(&batch, ids);
-	if (batch.statements->nowait)
-		lock_purged_rows_nowait(&batch, ids);
-	values[0] = ids;
-	erase_personal_data(&batch, n_eligible, values, nulls);
+	classify_customers(&batch, ids);
+	lock_rows(&batch, ids);
+	bind_erase_params(&batch, ids, n_eligible, values, nulls);
+	run_operations(&batch, values, nulls);
 	purge_until_gone(&batch, ids);
-	verify_company_rows(&batch, ids);
-	verify_columns(&batch, values, nulls);
+	verify_erased_scopes(&batch, values, nulls);
 	audit_customers(&batch, ids, n_eligible);
 }

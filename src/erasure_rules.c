@@ -7,123 +7,122 @@
  * The rules, as erasure.c applies them in this order:
  *
  *	1. Lock the customer row FOR UPDATE.  This also holds off concurrent
- *	   inserts that reference it (their foreign key check takes FOR KEY SHARE).
- *	2. Blockers: any row matching a blocker rule (a subscription not
- *	   terminated, an invoice not paid or cancelled) or a balance rule whose
- *	   amounts do not sum to zero refuses the anonymization.  The customer's
- *	   rows of those relations are locked FOR SHARE, so nothing can turn into
- *	   a blocker before the transaction ends.
- *	3. Billing address: its rows are locked, and the customer is a company
- *	   if one holds a company (a non-blank character in the company column),
- *	   decided before anything is rewritten.  First name, last name and
- *	   phone are erased.  A company keeps its address; an individual loses
- *	   every address column but the country.
- *	4. Customer: the email is erased; the name becomes the company name for
- *	   a company and is erased for an individual.
- *	5. Purge: delete the customer's rows of every purge rule (sent emails,
- *	   activity, webhook notifications, subscriptions still 'initialized').
- *	   It comes after the rewrites, so that rows which triggers of the
- *	   rewrites create in purged relations (a history of old names, say) go
- *	   too.
- *	6. Verify: no purged relation holds a row of the customer any more
- *	   (a trigger of the purge may have archived rows into another purged
- *	   relation: those are purged again), and every erased column holds
- *	   NULL, the placeholder or, for the name of a company, its company name.
- *	   Otherwise the erasure fails and changes nothing (verify.c).
- *	7. Audit: one row in anonymize.audit_log, which also marks the customer
+ *	   inserts that reference it (their foreign key check takes FOR KEY
+ *	   SHARE).  When the company test is on the customer row, it is read
+ *	   here, on the row before it is rewritten.
+ *	2. Blockers: any row of a blocker rule's scope matching its condition
+ *	   (a subscription not terminated, an invoice not paid or cancelled), or
+ *	   a balance rule whose amounts do not sum to zero, refuses the
+ *	   anonymization.  The scope's rows are locked FOR SHARE, so nothing can
+ *	   turn into a blocker before the transaction ends, and the rows of its
+ *	   ancestor scopes FOR UPDATE, which holds off new rows referencing them.
+ *	3. The company test on a scope of its own (a billing address): its row
+ *	   is locked and decides, before anything is rewritten, company or
+ *	   individual; more than one row is an error.
+ *	4. The rows of the ancestors of every purged or erased scope are locked
+ *	   FOR UPDATE, so that no new row joins a scope below them.
+ *	5. Purges and erasures, children first: which rows belong to the
+ *	   customer is decided on the data as it was when the erasure started
+ *	   (a scope's statement runs before any of its ancestors' rows change),
+ *	   and children are deleted before the rows they reference.  An erasure
+ *	   sets, in one UPDATE per row of a scope, every column of its erase
+ *	   rules that applies to the customer's kind: NULL, the placeholder for
+ *	   a NOT NULL character column, or the replacement's value.  On the
+ *	   customer row, the email is erased (or replaced) and the name becomes
+ *	   the company name for a company and is erased for an individual.
+ *	6. Verify: every purge is run again while rows of its scope came back
+ *	   (a trigger archived them); no purged scope holds a row; every column
+ *	   erased to NULL or the placeholder holds nothing else, the name the
+ *	   company name or nothing; and no erased scope holds more rows than its
+ *	   UPDATE changed (a replaced column counts as erased when its row was
+ *	   updated).  Otherwise the erasure fails and changes nothing
+ *	   (verify.c).
+ *	7. Audit: one row in anonymize.audit_log, with rows deleted per purge
+ *	   rule and rows updated per erase rule, which also marks the customer
  *	   as anonymized, so that a second call changes nothing (audit.c).
  *
- * "Erased" means NULL, or the configured placeholder for a NOT NULL column.
+ * A scope's rows are those of its relation "t" joined, through derived
+ * tables s1, s2, ... (one per ancestor scope, each with its own condition),
+ * to the customer key: for one customer the parameter $1, for many (the
+ * request queue) the elements of the uuid[] $1, joined as "c".  Every
+ * statement is driven by the customer key, so that it uses the indexes of
+ * the link columns.  Key and parent columns of different types are
+ * compared as text.
  *
- * Each statement comes in two forms: for one customer ($1 is its uuid) and
- * for many at once ($1 is a uuid[]; used by the request queue).  A statement
- * touches one relation, so that it can run as that relation's owner
- * (security.c).  No statement returns a row per row it touches: counts come
- * from SPI_processed or from aggregates per customer, so the memory of a
- * call does not grow with the customer's history.  The request queue never
- * waits for a row lock: it locks customers SKIP LOCKED and every other row
- * NOWAIT, before changing anything, in this order.
+ * Each statement comes in two forms: for one customer and for many at
+ * once.  A statement changes or locks one relation, so that it can run as
+ * that relation's owner (security.c).  No statement returns a row per row
+ * it touches: counts come from SPI_processed or from aggregates per
+ * customer, so the memory of a call does not grow with the customer's
+ * history.  The request queue never waits for a row lock: it locks
+ * customers SKIP LOCKED and every other row NOWAIT, before changing
+ * anything.
  *
- * Every identifier is quoted, the customer id is always the parameter $1,
- * and every function and operator is schema-qualified, so that objects
- * planted in the caller's search_path never run.  Rule conditions and
- * amounts come from the extension owner and run with search_path pinned to
- * pg_catalog by the calling function.
+ * Every identifier is quoted, values are always parameters, and every
+ * function and operator is schema-qualified, so that objects planted in
+ * the caller's search_path never run.  Conditions, amounts and
+ * replacements come from the extension owner and run with search_path
+ * pinned to pg_catalog by the calling function.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "anonymize.h"
 
-/* Parameter holding the placeholder in the erase and verify statements. */
+/* The parameters of the erase and verify statements. */
 #define PLACEHOLDER_PARAM "$2"
 
-/* True for the billing address of a company, on the row aliased "t". */
-static void
-append_is_company(StringInfo sql, const Mapping *m)
+/* The columns of "c", the customers of a statement for many. */
+#define C_KEY "c.__anonymize_key"
+#define C_COMPANY "c.__anonymize_company"
+#define C_IS_COMPANY "c.__anonymize_is_company"
+
+/* How a statement gets its customers. */
+typedef enum Root
 {
-	appendStringInfo(sql,
-					 "COALESCE(t.%s::pg_catalog.text OPERATOR(pg_catalog.~) "
-					 "'[^[:space:]]', false)",
-					 quote_identifier(m->company_column));
+	ROOT_ONE,       /* $1, a uuid */
+	ROOT_MANY,      /* c: the elements of $1, a uuid[] */
+	ROOT_MANY_ERASE /* c: $1 with the company names $3 and kinds $4 */
+} Root;
+
+static Root
+root_of(bool many, bool erase)
+{
+	return !many ? ROOT_ONE : erase ? ROOT_MANY_ERASE : ROOT_MANY;
 }
 
-/* The value an erased column gets. */
 static const char *
-erased_value(const ErasedColumn *column)
+root_key(Root root)
 {
-	return column->not_null ? PLACEHOLDER_PARAM : "NULL";
+	return root == ROOT_ONE ? "$1" : C_KEY;
 }
 
-/* The erased value as text, to compare a column with. */
+/* The company name decided for the customer; NULL for an individual. */
 static const char *
-erased_text(const ErasedColumn *column)
+root_company(Root root)
 {
-	return column->not_null ? PLACEHOLDER_PARAM : "NULL::pg_catalog.text";
+	return root == ROOT_ONE ? "$3" : C_COMPANY;
 }
 
-/* True when the column of row "t" holds its erased value. */
-static void
-append_is_erased(StringInfo sql, const ErasedColumn *column)
+static const char *
+root_is_company(Root root)
 {
-	if (column->not_null)
-		appendStringInfo(sql,
-						 "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) %s",
-						 quote_identifier(column->name), PLACEHOLDER_PARAM);
-	else
-		appendStringInfo(sql, "t.%s IS NULL", quote_identifier(column->name));
+	return root == ROOT_ONE ? "$4" : C_IS_COMPANY;
 }
 
-static void
-append_erase(StringInfo sql, const ErasedColumn *column, bool *first)
+static const char *
+qualified(const MappedRelation *rel)
 {
-	appendStringInfo(sql, "%s%s = %s", *first ? "" : ", ",
-					 quote_identifier(column->name), erased_value(column));
-	*first = false;
-}
-
-static void
-append_relation(StringInfo sql, const MappedRelation *rel)
-{
-	appendStringInfo(sql, "%s t",
-					 quote_qualified_identifier(rel->schema, rel->name));
-}
-
-static void
-append_key_match(StringInfo sql, const MappedRelation *rel, bool many)
-{
-	appendStringInfo(sql,
-					 many ? " WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1)"
-						  : " WHERE t.%s OPERATOR(pg_catalog.=) $1",
-					 quote_identifier(rel->key_column));
+	return quote_qualified_identifier(rel->schema, rel->name);
 }
 
 /*
- * A rule's expression, evaluated on the row "t".  The newline ends a
+ * An SQL expression, evaluated on the row "t".  The newline ends a
  * trailing "--" comment before the closing parenthesis.
  */
 static void
@@ -132,83 +131,168 @@ append_expression(StringInfo sql, const char *expression)
 	appendStringInfo(sql, "(%s\n)", expression);
 }
 
-/* The rows of the customer (or customers) that a rule covers. */
+/* lhs = rhs, as text when their types differ. */
 static void
-append_rule_rows(StringInfo sql, const Rule *rule, bool many)
+append_link(StringInfo sql, const char *lhs, Oid lhs_type, const char *rhs,
+			Oid rhs_type)
 {
-	append_relation(sql, &rule->relation);
-	append_key_match(sql, &rule->relation, many);
-	if (rule->expression != NULL && rule->kind == RULE_PURGE)
+	if (lhs_type == rhs_type)
+		appendStringInfo(sql, "%s OPERATOR(pg_catalog.=) %s", lhs, rhs);
+	else
+		appendStringInfo(sql,
+						 "%s::pg_catalog.text OPERATOR(pg_catalog.=) "
+						 "%s::pg_catalog.text",
+						 lhs, rhs);
+}
+
+/* A derived table of the join: one row per row of an ancestor. */
+static void
+append_ancestor(StringInfo items, const Scope *ancestor,
+				const char *down_column, int level)
+{
+	appendStringInfo(items,
+					 ", (SELECT t.%s AS __anonymize_up, t.%s AS "
+					 "__anonymize_down FROM %s t",
+					 quote_identifier(ancestor->relation.key_column),
+					 quote_identifier(down_column),
+					 qualified(&ancestor->relation));
+	if (ancestor->condition != NULL)
 	{
-		appendStringInfoString(sql, " AND ");
-		append_expression(sql, rule->expression);
+		appendStringInfoString(items, " WHERE ");
+		append_expression(items, ancestor->condition);
 	}
+	appendStringInfo(items, ") s%d", level);
+}
+
+/*
+ * The rows of the scope that belong to the customer(s), after "relation
+ * t": after "joiner" (" USING " in a DELETE, " FROM " in an UPDATE, ", "
+ * in a SELECT), the customers "c" and the ancestors' derived tables, then
+ * " WHERE " and the conditions that link them.  Returns the number of
+ * ancestor scopes joined (s1 .. sN, the customer relation not counted).
+ */
+static int
+append_scope_join(StringInfo sql, const Mapping *m, const Scope *scope,
+				  Root root, const char *joiner)
+{
+	StringInfoData items;
+	StringInfoData where;
+	const Scope   *cur = scope;
+	char *lhs = psprintf("t.%s", quote_identifier(scope->relation.key_column));
+	Oid   lhs_type = scope->key_type;
+	int   level = 0;
+	int   scope_levels;
+
+	initStringInfo(&items);
+	initStringInfo(&where);
+	if (root == ROOT_MANY)
+		appendStringInfoString(&items, ", ROWS FROM (pg_catalog.unnest($1))"
+									   " AS c (__anonymize_key)");
+	else if (root == ROOT_MANY_ERASE)
+		appendStringInfoString(
+			&items,
+			", ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($3),"
+			" pg_catalog.unnest($4)) AS c (__anonymize_key,"
+			" __anonymize_company, __anonymize_is_company)");
+
+	while (cur->parent > 0)
+	{
+		const Scope *parent = &m->scopes[cur->parent];
+		char        *alias = psprintf("s%d", ++level);
+
+		append_ancestor(&items, parent, cur->parent_column, level);
+		append_link(&where, lhs, lhs_type,
+					psprintf("%s.__anonymize_down", alias), cur->parent_type);
+		appendStringInfoString(&where, " AND ");
+		lhs = psprintf("%s.__anonymize_up", alias);
+		lhs_type = parent->key_type;
+		cur = parent;
+	}
+	scope_levels = level;
+
+	/* cur's parent is the customer, unless cur is the customer */
+	if (cur->parent == 0 &&
+		strcmp(cur->parent_column, m->customer.key_column) != 0)
+	{
+		char *alias = psprintf("s%d", ++level);
+
+		append_ancestor(&items, &m->scopes[0], cur->parent_column, level);
+		append_link(&where, lhs, lhs_type,
+					psprintf("%s.__anonymize_down", alias), cur->parent_type);
+		appendStringInfoString(&where, " AND ");
+		lhs = psprintf("%s.__anonymize_up", alias);
+		lhs_type = UUIDOID;
+	}
+	append_link(&where, lhs, lhs_type, root_key(root), UUIDOID);
+	if (scope->condition != NULL)
+	{
+		appendStringInfoString(&where, " AND ");
+		append_expression(&where, scope->condition);
+	}
+
+	if (items.len > 0)
+		appendStringInfo(sql, "%s%s", joiner, items.data + 2);
+	appendStringInfo(sql, " WHERE %s", where.data);
+	return scope_levels;
+}
+
+/* "relation t", then append_scope_join(). */
+static int
+append_scope_rows(StringInfo sql, const Mapping *m, const Scope *scope,
+				  Root root, const char *joiner)
+{
+	appendStringInfo(sql, "%s t", qualified(&scope->relation));
+	return append_scope_join(sql, m, scope, root, joiner);
+}
+
+/* " FOR UPDATE OF s1, s2 ...": the ancestors' rows, joined as s1 .. sN. */
+static void
+append_lock_ancestors(StringInfo sql, int levels, bool nowait)
+{
+	if (levels == 0)
+		return;
+	appendStringInfoString(sql, " FOR UPDATE OF ");
+	for (int i = 1; i <= levels; i++)
+		appendStringInfo(sql, "%ss%d", i > 1 ? ", " : "", i);
+	if (nowait)
+		appendStringInfoString(sql, " NOWAIT");
 }
 
 char *
 customer_exists_sql(const Mapping *m)
 {
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT 1 FROM ");
-	append_relation(&sql, &m->customer);
-	append_key_match(&sql, &m->customer, false);
-	return sql.data;
+	return psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1",
+					qualified(&m->customer),
+					quote_identifier(m->customer.key_column));
 }
 
 /* The ids among $1 (a uuid[]) that are customers. */
 char *
 existing_customers_sql(const Mapping *m)
 {
-	StringInfoData sql;
+	const char *key = quote_identifier(m->customer.key_column);
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT t.%s FROM ",
-					 quote_identifier(m->customer.key_column));
-	append_relation(&sql, &m->customer);
-	append_key_match(&sql, &m->customer, true);
-	return sql.data;
+	return psprintf("SELECT t.%s FROM %s t WHERE t.%s "
+					"OPERATOR(pg_catalog.=) ANY ($1)",
+					key, qualified(&m->customer), key);
 }
 
-/*
- * The company name decided for each customer before its rewrite: "$3" for
- * one customer, "c.company" for many, joined to the rows of "t" by
- * append_customer_join().  NULL for an individual.
- */
-static const char *
-company_of(bool many)
-{
-	return many ? "c.company" : "$3";
-}
-
-/*
- * The rows of "t" that belong to the customers: for many, joined to the
- * pairs (customer id, company name) of $1 and $3; "joiner" is " FROM" in an
- * UPDATE, "," in a SELECT.
- */
+/* ", is_company, company name" of the company test, on the row "t". */
 static void
-append_customer_join(StringInfo sql, const MappedRelation *rel, bool many,
-					 const char *joiner)
+append_company_test(StringInfo sql, const Mapping *m)
 {
-	if (!many)
-	{
-		append_key_match(sql, rel, false);
-		return;
-	}
-	appendStringInfo(sql,
-					 "%s ROWS FROM (pg_catalog.unnest($1),"
-					 " pg_catalog.unnest($3)) AS c (key, company)"
-					 " WHERE t.%s OPERATOR(pg_catalog.=) c.key",
-					 joiner, quote_identifier(rel->key_column));
+	appendStringInfoString(sql, ", COALESCE(");
+	append_expression(sql, m->company_condition);
+	appendStringInfoString(sql, ", false), ");
+	append_expression(sql, m->company_name);
+	appendStringInfoString(sql, "::pg_catalog.text");
 }
 
 /*
- * Rule 1: returns the id of every customer locked, and when the billing
- * address is on the customer row, whether it is a company's and the company
- * name, decided on the row before it is rewritten.  Many customers are
- * locked in the order of their ids; without waiting, a customer locked by
- * another transaction is skipped.
+ * Rule 1: returns the id of every customer locked and, when the company
+ * test is on the customer row, whether it is a company and its name.  Many
+ * customers are locked in the order of their ids; without waiting, a
+ * customer locked by another transaction is skipped.
  */
 char *
 lock_customer_sql(const Mapping *m, bool many, bool nowait)
@@ -218,16 +302,10 @@ lock_customer_sql(const Mapping *m, bool many, bool nowait)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT t.%s", key);
-	if (m->address_on_customer)
-	{
-		appendStringInfoString(&sql, ", ");
-		append_is_company(&sql, m);
-		appendStringInfo(&sql, ", t.%s::pg_catalog.text",
-						 quote_identifier(m->company_column));
-	}
-	appendStringInfoString(&sql, " FROM ");
-	append_relation(&sql, &m->customer);
-	append_key_match(&sql, &m->customer, many);
+	if (m->company_scope == &m->scopes[0])
+		append_company_test(&sql, m);
+	appendStringInfo(&sql, " FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) %s",
+					 qualified(&m->customer), key, many ? "ANY ($1)" : "$1");
 	if (many)
 		appendStringInfo(&sql, " ORDER BY t.%s", key);
 	appendStringInfoString(&sql, " FOR UPDATE OF t");
@@ -242,14 +320,18 @@ lock_customer_sql(const Mapping *m, bool many, bool nowait)
  * a customer with a row whose condition is true; rows counts those rows.  A
  * balance rule holds back a customer whose amounts do not sum to zero;
  * rows counts all its rows and amount is the sum.  With lock_rows, every
- * row of the customer in the relation is locked FOR SHARE, not only the
- * blocking ones: a row that does not block yet could be updated into one.
+ * row of the scope is locked FOR SHARE, not only the blocking ones: a row
+ * that does not block yet could be updated into one; and the rows of its
+ * ancestor scopes FOR UPDATE, so that no new row joins the scope.
  */
 char *
-blocker_sql(const Rule *rule, bool lock_rows, bool many, bool nowait)
+blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows, bool many,
+			bool nowait)
 {
 	StringInfoData sql;
 	bool           balance = (rule->kind == RULE_BALANCE);
+	Root           root = root_of(many, false);
+	int            levels;
 
 	initStringInfo(&sql);
 	appendStringInfoString(
@@ -257,16 +339,18 @@ blocker_sql(const Rule *rule, bool lock_rows, bool many, bool nowait)
 						"pg_catalog.sum(b.value)"
 					  : "SELECT b.key, pg_catalog.count(*) FILTER (WHERE "
 						"b.value), NULL::pg_catalog.numeric");
-	appendStringInfo(&sql, " FROM (SELECT t.%s AS key, ",
-					 quote_identifier(rule->relation.key_column));
+	appendStringInfo(&sql, " FROM (SELECT %s AS key, ", root_key(root));
 	append_expression(&sql, rule->expression);
 	appendStringInfoString(&sql, balance
 									 ? "::pg_catalog.numeric AS value FROM "
 									 : " AS value FROM ");
-	append_rule_rows(&sql, rule, many);
+	levels = append_scope_rows(&sql, m, rule->scope, root, ", ");
 	if (lock_rows)
+	{
 		appendStringInfoString(&sql, nowait ? " FOR SHARE OF t NOWAIT"
 											: " FOR SHARE OF t");
+		append_lock_ancestors(&sql, levels, nowait);
+	}
 	appendStringInfoString(
 		&sql, balance ? ") b GROUP BY b.key HAVING "
 						"COALESCE(pg_catalog.sum(b.value), 0) "
@@ -276,137 +360,85 @@ blocker_sql(const Rule *rule, bool lock_rows, bool many, bool nowait)
 	return sql.data;
 }
 
-/* The rows of a relation locked FOR UPDATE NOWAIT; returns their count. */
-static char *
-lock_rows_nowait_sql(const Rule *rule, bool many)
+/*
+ * Rule 3, when the company test is on a scope of its own: locks the
+ * scope's rows FOR NO KEY UPDATE (the lock the rewrite takes anyway, which
+ * does not conflict with foreign key checks of rows referencing them;
+ * NOWAIT for the queue) and returns one row per customer that has rows:
+ * (customer id, rows, is_company, company name), decided on the rows
+ * before they are rewritten.
+ */
+char *
+classify_sql(const Mapping *m, bool many, bool nowait)
+{
+	StringInfoData sql;
+	Root           root = root_of(many, false);
+
+	if (m->company_scope == NULL || m->company_scope == &m->scopes[0])
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT b.key, pg_catalog.count(*),"
+					 " pg_catalog.bool_or(b.is_company),"
+					 " pg_catalog.min(b.company) FROM (SELECT %s AS key",
+					 root_key(root));
+	append_company_test(&sql, m);
+	appendStringInfoString(&sql, " FROM ");
+	append_scope_rows(&sql, m, m->company_scope, root, ", ");
+	appendStringInfoString(&sql, nowait ? " FOR NO KEY UPDATE OF t NOWAIT"
+										: " FOR NO KEY UPDATE OF t");
+	appendStringInfoString(&sql,
+						   ") b (key, is_company, company) GROUP BY b.key");
+	return sql.data;
+}
+
+/*
+ * Locks the customers' rows of a scope (strength "UPDATE" or "NO KEY
+ * UPDATE"; NOWAIT for the queue); returns their count.
+ */
+char *
+lock_scope_sql(const Mapping *m, const Scope *scope, const char *strength,
+			   bool many, bool nowait)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
 						   "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ");
-	append_rule_rows(&sql, rule, many);
-	appendStringInfoString(&sql, " FOR UPDATE OF t NOWAIT) s");
+	append_scope_rows(&sql, m, scope, root_of(many, false), ", ");
+	appendStringInfo(&sql, " FOR %s OF t%s) s", strength,
+					 nowait ? " NOWAIT" : "");
 	return sql.data;
 }
 
-/* The queue's lock of the rows that a purge rule deletes. */
-char *
-lock_purge_sql(const Rule *rule, bool many)
+/* " AND (condition)" of a purge rule. */
+static void
+append_rule_condition(StringInfo sql, const Rule *rule)
 {
-	return lock_rows_nowait_sql(rule, many);
-}
-
-/*
- * Rule 3, first half, when the billing address has a relation of its own:
- * locks the customers' address rows FOR NO KEY UPDATE (the lock the rewrite
- * takes anyway, which does not conflict with foreign key checks of rows
- * referencing them; NOWAIT for the queue) and returns one row per customer:
- * (customer id, is_company, company name, company rows), decided on the
- * rows before they are rewritten, so that a trigger of the rewrite cannot
- * turn an individual into a company.  A customer with several company
- * addresses gets the least company name.
- */
-char *
-classify_address_sql(const Mapping *m, bool many, bool nowait)
-{
-	StringInfoData sql;
-
-	if (m->address_on_customer)
-		return NULL;
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT b.key, pg_catalog.bool_or(b.is_company),"
-					 " pg_catalog.min(b.company) FILTER (WHERE b.is_company),"
-					 " pg_catalog.count(*) FILTER (WHERE b.is_company)"
-					 " FROM (SELECT t.%s AS key, ",
-					 quote_identifier(m->address.key_column));
-	append_is_company(&sql, m);
-	appendStringInfo(&sql,
-					 " AS is_company, t.%s::pg_catalog.text AS company"
-					 " FROM ",
-					 quote_identifier(m->company_column));
-	append_relation(&sql, &m->address);
-	append_key_match(&sql, &m->address, many);
-	appendStringInfoString(&sql, nowait ? " FOR NO KEY UPDATE OF t NOWAIT) b"
-										: " FOR NO KEY UPDATE OF t) b");
-	appendStringInfoString(&sql, " GROUP BY b.key");
-	return sql.data;
+	if (rule->expression == NULL)
+		return;
+	appendStringInfoString(sql, " AND ");
+	append_expression(sql, rule->expression);
 }
 
 /*
- * Rule 3, second half: erases the address rows ($2 the placeholder), each
- * as a company's or an individual's, decided on the row as locked.
+ * For many customers, a data-modifying statement becomes one row
+ * (customer id, rows) per customer.
  */
-char *
-erase_address_sql(const Mapping *m, bool many)
+static void
+begin_counted(StringInfo sql, bool many)
 {
-	StringInfoData sql;
-	bool           first = true;
-
-	if (m->address_on_customer)
-		return NULL;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "UPDATE ");
-	append_relation(&sql, &m->address);
-	appendStringInfoString(&sql, " SET ");
-	append_erase(&sql, &m->first_name, &first);
-	append_erase(&sql, &m->last_name, &first);
-	append_erase(&sql, &m->phone, &first);
-	for (int i = 0; i < m->n_address_columns; i++)
-	{
-		const ErasedColumn *column = &m->address_columns[i];
-		const char         *quoted = quote_identifier(column->name);
-
-		/* An individual's address goes too; a company's stays. */
-		appendStringInfo(&sql, ", %s = CASE WHEN ", quoted);
-		append_is_company(&sql, m);
-		appendStringInfo(&sql, " THEN t.%s ELSE %s END", quoted,
-						 erased_value(column));
-	}
-	append_key_match(&sql, &m->address, many);
-	return sql.data;
+	if (many)
+		appendStringInfoString(sql, "WITH d AS (");
 }
 
-/*
- * Rule 4, and rule 3 too when the address sits on the customer relation:
- * the email is erased, the name becomes the company name ($3, NULL for an
- * individual; for many a text[] in the order of the ids in $1) or is
- * erased, and an individual's address columns are erased.
- */
-char *
-erase_customer_sql(const Mapping *m, bool many)
+static void
+end_counted(StringInfo sql, bool many)
 {
-	StringInfoData sql;
-	bool           first = true;
-	const char    *company = company_of(many);
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "UPDATE ");
-	append_relation(&sql, &m->customer);
-	appendStringInfoString(&sql, " SET ");
-	append_erase(&sql, &m->email, &first);
-	appendStringInfo(&sql, ", %s = COALESCE(%s, %s)",
-					 quote_identifier(m->name.name), company,
-					 erased_value(&m->name));
-	if (m->address_on_customer)
-	{
-		append_erase(&sql, &m->first_name, &first);
-		append_erase(&sql, &m->last_name, &first);
-		append_erase(&sql, &m->phone, &first);
-		for (int i = 0; i < m->n_address_columns; i++)
-		{
-			const ErasedColumn *column = &m->address_columns[i];
-			const char         *quoted = quote_identifier(column->name);
-
-			appendStringInfo(&sql,
-							 ", %s = CASE WHEN %s IS NULL THEN %s ELSE t.%s "
-							 "END",
-							 quoted, company, erased_value(column), quoted);
-		}
-	}
-	append_customer_join(&sql, &m->customer, many, " FROM");
-	return sql.data;
+	if (many)
+		appendStringInfoString(sql, " RETURNING " C_KEY " AS key)"
+									" SELECT d.key, pg_catalog.count(*)"
+									" FROM d GROUP BY d.key");
 }
 
 /*
@@ -414,200 +446,175 @@ erase_customer_sql(const Mapping *m, bool many)
  * the rows); for many, one row (customer id, rows deleted) per customer.
  */
 char *
-purge_sql(const Rule *rule, bool many)
+purge_sql(const Mapping *m, const Rule *rule, bool many)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	if (many)
-		appendStringInfoString(&sql, "WITH d AS (");
+	begin_counted(&sql, many);
 	appendStringInfoString(&sql, "DELETE FROM ");
-	append_rule_rows(&sql, rule, many);
-	if (many)
-		appendStringInfo(&sql,
-						 " RETURNING t.%s AS key) SELECT d.key,"
-						 " pg_catalog.count(*) FROM d GROUP BY d.key",
-						 quote_identifier(rule->relation.key_column));
+	append_scope_rows(&sql, m, rule->scope, root_of(many, false), " USING ");
+	append_rule_condition(&sql, rule);
+	end_counted(&sql, many);
 	return sql.data;
 }
 
 /* Rule 6 for one purge rule: true while a row it covers remains. */
 char *
-verify_purge_sql(const Rule *rule, bool many)
+verify_purge_sql(const Mapping *m, const Rule *rule, bool many)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT EXISTS (SELECT 1 FROM ");
-	append_rule_rows(&sql, rule, many);
+	append_scope_rows(&sql, m, rule->scope, root_of(many, false), ", ");
+	append_rule_condition(&sql, rule);
 	appendStringInfoChar(&sql, ')');
 	return sql.data;
 }
 
-/*
- * ", count(*) FILTER (WHERE NOT erased)" for one column, and its name.
- * With a mapping "m", only the rows of individuals count: where "company"
- * (the customer's company name) is NULL or, without it, where the row holds
- * no company (an address relation of its own decides per row, as the
- * rewrite does; verify_companies_sql() checks that no row became one).
- */
+/* The erased value of a column: its replacement, NULL or the placeholder. */
 static void
-append_unerased_count(StringInfo sql, const ErasedColumn *column,
-					  const Mapping *m, const char *company,
-					  const char **names, int *n)
+append_erased_value(StringInfo sql, const ErasedColumn *column)
 {
-	appendStringInfoString(sql, *n == 0 ? "pg_catalog.count(*) FILTER (WHERE "
-										: ", pg_catalog.count(*) FILTER "
-										  "(WHERE ");
-	if (m != NULL && company != NULL)
-		appendStringInfo(sql, "%s IS NULL AND ", company);
-	else if (m != NULL)
+	if (column->replacement != NULL)
+		append_expression(sql, column->replacement);
+	else
+		appendStringInfoString(sql,
+							   column->not_null ? PLACEHOLDER_PARAM : "NULL");
+}
+
+/* The erased value, or the old one where the rule does not apply. */
+static void
+append_new_value(StringInfo sql, const ErasedColumn *column, Root root)
+{
+	const char *quoted = quote_identifier(column->name);
+
+	if (column->applies_to == APPLIES_EVERYONE)
 	{
-		appendStringInfoString(sql, "NOT ");
-		append_is_company(sql, m);
-		appendStringInfoString(sql, " AND ");
+		append_erased_value(sql, column);
+		return;
 	}
-	appendStringInfoString(sql, "NOT (");
-	append_is_erased(sql, column);
-	appendStringInfoString(sql, "))");
-	if (names != NULL)
-		names[*n] = column->name;
-	(*n)++;
+	appendStringInfo(sql, "CASE WHEN %s THEN ", root_is_company(root));
+	if (column->applies_to == APPLIES_COMPANY)
+		append_erased_value(sql, column);
+	else
+		appendStringInfo(sql, "t.%s", quoted);
+	appendStringInfoString(sql, " ELSE ");
+	if (column->applies_to == APPLIES_COMPANY)
+		appendStringInfo(sql, "t.%s", quoted);
+	else
+		append_erased_value(sql, column);
+	appendStringInfoString(sql, " END");
 }
 
-/* The counts of unerased address columns, in the order of their names. */
-static int
-append_unerased_address(StringInfo sql, const Mapping *m, bool many,
-						const char **names, int n)
+/* The erased name: NULL or the placeholder, as text. */
+static const char *
+erased_name(const Mapping *m)
 {
-	append_unerased_count(sql, &m->first_name, NULL, NULL, names, &n);
-	append_unerased_count(sql, &m->last_name, NULL, NULL, names, &n);
-	append_unerased_count(sql, &m->phone, NULL, NULL, names, &n);
-	for (int i = 0; i < m->n_address_columns; i++)
-		append_unerased_count(sql, &m->address_columns[i], m,
-							  m->address_on_customer ? company_of(many) : NULL,
-							  names, &n);
-	return n;
+	return m->name.not_null ? PLACEHOLDER_PARAM : "NULL::pg_catalog.text";
 }
 
 /*
- * Rule 6 for the address relation of its own: one row, the number of the
- * customers' address rows in which each erased column still holds data
- * (the address columns of rows without a company); parameters as for rule
- * 4.  NULL when the address is on the customer relation.
+ * Rule 5 for an erased scope: one UPDATE of its rows setting every column
+ * of its erase rules ($2 the placeholder, $3 the company name, NULL for an
+ * individual, $4 whether a company).  For many, one row (customer id, rows
+ * updated) per customer.
  */
 char *
-verify_address_sql(const Mapping *m, bool many)
+erase_sql(const Mapping *m, const ErasedScope *erased, bool many)
 {
 	StringInfoData sql;
+	Root           root = root_of(many, true);
 
-	if (m->address_on_customer)
-		return NULL;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	append_unerased_address(&sql, m, many, NULL, 0);
+	begin_counted(&sql, many);
+	appendStringInfo(&sql, "UPDATE %s t SET ",
+					 qualified(&erased->scope->relation));
+	if (erased->scope == &m->scopes[0])
+		appendStringInfo(&sql, "%s = COALESCE(%s, %s), ",
+						 quote_identifier(m->name.name), root_company(root),
+						 erased_name(m));
+	for (int i = 0; i < erased->n_columns; i++)
+	{
+		appendStringInfo(&sql, "%s%s = ", i > 0 ? ", " : "",
+						 quote_identifier(erased->columns[i]->name));
+		append_new_value(&sql, erased->columns[i], root);
+	}
+	append_scope_join(&sql, m, erased->scope, root, " FROM ");
+	end_counted(&sql, many);
+	return sql.data;
+}
+
+/* Whether the verification checks the column's value (no replacement). */
+bool
+is_verified_column(const ErasedColumn *column)
+{
+	return column->replacement == NULL;
+}
+
+/*
+ * Rule 6 for an erased scope: one row, the number of the customers' rows
+ * of the scope, then for each verified column (is_verified_column(), in
+ * order; for the customer the name first) the number of rows where it
+ * holds data although its rule applies; parameters as for erase_sql().
+ */
+char *
+verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
+{
+	StringInfoData sql;
+	Root           root = root_of(many, true);
+
+	initStringInfo(&sql);
+	/* a row joined to two ancestor rows counts once, as UPDATE does */
+	appendStringInfoString(&sql, "SELECT pg_catalog.count(DISTINCT t.ctid)");
+	if (erased->scope == &m->scopes[0])
+		appendStringInfo(
+			&sql,
+			", pg_catalog.count(*) FILTER (WHERE t.%s::pg_catalog."
+			"text IS DISTINCT FROM COALESCE(%s, %s))",
+			quote_identifier(m->name.name), root_company(root),
+			erased_name(m));
+	for (int i = 0; i < erased->n_columns; i++)
+	{
+		const ErasedColumn *column = erased->columns[i];
+		const char         *quoted = quote_identifier(column->name);
+
+		if (!is_verified_column(column))
+			continue;
+		appendStringInfoString(&sql, ", pg_catalog.count(*) FILTER (WHERE ");
+		if (column->applies_to == APPLIES_INDIVIDUAL)
+			appendStringInfo(&sql, "NOT %s AND ", root_is_company(root));
+		else if (column->applies_to == APPLIES_COMPANY)
+			appendStringInfo(&sql, "%s AND ", root_is_company(root));
+		if (column->not_null)
+			appendStringInfo(&sql,
+							 "t.%s::pg_catalog.text OPERATOR(pg_catalog.<>) "
+							 "%s)",
+							 quoted, PLACEHOLDER_PARAM);
+		else
+			appendStringInfo(&sql, "t.%s IS NOT NULL)", quoted);
+	}
 	appendStringInfoString(&sql, " FROM ");
-	append_relation(&sql, &m->address);
-	append_customer_join(&sql, &m->address, many, ",");
+	append_scope_rows(&sql, m, erased->scope, root, ", ");
 	return sql.data;
 }
 
 /*
- * Rule 6 for the company decision of an address relation of its own: the
- * number of the customers' address rows that hold a company now; for many,
- * one row per customer (customer id, rows).  None may be more than rule 3
- * found before the rewrite: a trigger must not turn an individual's row
- * into a company's, whose address would then stay.
- */
-char *
-verify_companies_sql(const Mapping *m, bool many)
-{
-	StringInfoData sql;
-
-	if (m->address_on_customer)
-		return NULL;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT t.%s, pg_catalog.count(*) FILTER (WHERE ",
-					 quote_identifier(m->address.key_column));
-	append_is_company(&sql, m);
-	appendStringInfoString(&sql, ") FROM ");
-	append_relation(&sql, &m->address);
-	append_key_match(&sql, &m->address, many);
-	appendStringInfo(&sql, " GROUP BY t.%s",
-					 quote_identifier(m->address.key_column));
-	return sql.data;
-}
-
-static int
-append_unerased_customer(StringInfo sql, const Mapping *m, bool many,
-						 const char **names)
-{
-	int n = 0;
-
-	append_unerased_count(sql, &m->email, NULL, NULL, names, &n);
-	appendStringInfo(sql,
-					 ", pg_catalog.count(*) FILTER (WHERE t.%s::pg_catalog."
-					 "text IS DISTINCT FROM COALESCE(%s, %s))",
-					 quote_identifier(m->name.name), company_of(many),
-					 erased_text(&m->name));
-	if (names != NULL)
-		names[n] = m->name.name;
-	n++;
-	if (m->address_on_customer)
-		n = append_unerased_address(sql, m, many, names, n);
-	return n;
-}
-
-/*
- * Rule 6 for the customer relation: one row, the number of customers in
- * which each erased column still holds data, the name included (it must be
- * the company name or erased); parameters as for rule 4.
- */
-char *
-verify_customer_sql(const Mapping *m, bool many)
-{
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	append_unerased_customer(&sql, m, many, NULL);
-	appendStringInfoString(&sql, " FROM ");
-	append_relation(&sql, &m->customer);
-	append_customer_join(&sql, &m->customer, many, ",");
-	return sql.data;
-}
-
-/*
- * The columns counted by verify_customer_sql() or, for the address
- * relation, by verify_address_sql(), in order of their counts; their number.
- */
-int
-verified_columns(const Mapping *m, bool customer_relation, const char **names)
-{
-	StringInfoData ignored;
-	int            n;
-
-	initStringInfo(&ignored);
-	n = customer_relation
-			? append_unerased_customer(&ignored, m, false, names)
-			: append_unerased_address(&ignored, m, false, names, 0);
-	pfree(ignored.data);
-	return n;
-}
-
-/*
- * Rule 7.  $2 the role, $3 the kind, $4 rows deleted; arrays in the many
- * form.
+ * Rule 7.  $2 the role, $3 the kind, $4 rows deleted, $5 rows updated;
+ * arrays in the many form.
  */
 char *
 audit_insert_sql(bool many)
 {
 	return psprintf("INSERT INTO anonymize.audit_log"
 					" (customer_id, anonymized_at, anonymized_by,"
-					" customer_kind, rows_deleted) %s",
-					many ? "SELECT a.id, pg_catalog.now(), $2, a.kind, a.rows"
+					" customer_kind, rows_deleted, rows_updated) %s",
+					many ? "SELECT a.id, pg_catalog.now(), $2, a.kind,"
+						   " a.deleted, a.updated"
 						   " FROM ROWS FROM (pg_catalog.unnest($1),"
-						   " pg_catalog.unnest($3), pg_catalog.unnest($4))"
-						   " AS a (id, kind, rows)"
-						 : "VALUES ($1, pg_catalog.now(), $2, $3, $4)");
+						   " pg_catalog.unnest($3), pg_catalog.unnest($4),"
+						   " pg_catalog.unnest($5))"
+						   " AS a (id, kind, deleted, updated)"
+						 : "VALUES ($1, pg_catalog.now(), $2, $3, $4, $5)");
 }

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * foreign_keys.c
- *	  The foreign keys of the mapped relations: the order in which the purge
- *	  deletes (children before their parents), and the referential actions
- *	  that an erasure must not set off.
+ *	  The order of an erasure's purges and erasures (children before their
+ *	  parents, in the tree of scopes and along foreign keys), and the
+ *	  referential actions that an erasure must not set off.
  *
  * An erasure deletes and changes only rows that belong to the customer and
  * that the mapping covers.  A foreign key ON DELETE CASCADE, SET NULL or
@@ -52,68 +52,146 @@ for_each_foreign_key(const Mapping *m,
 	table_close(rel, AccessShareLock);
 }
 
-/* An edge between purge relations: rules[from] references rules[to]. */
-typedef struct PurgeEdges
+/* True if scope a lies below scope b in the tree of scopes. */
+static bool
+is_descendant(const Mapping *m, const Scope *a, const Scope *b)
+{
+	for (int up = a->parent; up >= 0; up = m->scopes[up].parent)
+		if (&m->scopes[up] == b)
+			return true;
+	return false;
+}
+
+/* The pairs (referencing, referenced) of every foreign key. */
+typedef struct References
 {
 	int  n;
-	int *from;
-	int *to;
-} PurgeEdges;
+	Oid *from;
+	Oid *to;
+} References;
 
 static void
-collect_purge_edge(const Mapping *m, HeapTuple tuple, void *arg)
+collect_reference(const Mapping *m, HeapTuple tuple, void *arg)
 {
 	Form_pg_constraint fk = (Form_pg_constraint)GETSTRUCT(tuple);
-	PurgeEdges        *edges = arg;
+	References        *refs = arg;
 
-	for (int from = 0; from < m->n_purge_rules; from++)
-		for (int to = 0; to < m->n_purge_rules; to++)
-			if (from != to &&
-				m->purge_rules[from].relation.relid == fk->conrelid &&
-				m->purge_rules[to].relation.relid == fk->confrelid)
-			{
-				edges->from =
-					repalloc(edges->from, sizeof(int) * (edges->n + 1));
-				edges->to = repalloc(edges->to, sizeof(int) * (edges->n + 1));
-				edges->from[edges->n] = from;
-				edges->to[edges->n] = to;
-				edges->n++;
-			}
+	refs->from = repalloc(refs->from, sizeof(Oid) * (refs->n + 1));
+	refs->to = repalloc(refs->to, sizeof(Oid) * (refs->n + 1));
+	refs->from[refs->n] = fk->conrelid;
+	refs->to[refs->n] = fk->confrelid;
+	refs->n++;
+}
+
+static bool
+references(const References *refs, Oid from, Oid to)
+{
+	for (int i = 0; i < refs->n; i++)
+		if (refs->from[i] == from && refs->to[i] == to && from != to)
+			return true;
+	return false;
+}
+
+static const Scope *
+operation_scope(const Operation *op)
+{
+	return op->purge ? op->rule->scope : op->erased->scope;
 }
 
 /*
- * Orders the purge rules so that a rule whose relation references the
- * relation of another (through a foreign key) comes before it: a child's
- * rows go before the parent rows they reference.  Otherwise the order of
- * the rule names stays; a cycle of references keeps it too.
+ * Whether operation a must run before b: a's rows lie below b's (so that
+ * which rows belong to the customer is decided on the data as it was when
+ * the erasure started), an erasure before a purge of the same scope, and a
+ * purge of rows that reference rows of another purge before it.
+ */
+static bool
+runs_before(const Mapping *m, const References *refs, const Operation *a,
+			const Operation *b)
+{
+	const Scope *scope_a = operation_scope(a);
+	const Scope *scope_b = operation_scope(b);
+
+	if (is_descendant(m, scope_a, scope_b))
+		return true;
+	if (scope_a == scope_b)
+		return !a->purge && b->purge;
+	return a->purge && b->purge &&
+		   references(refs, scope_a->relation.relid, scope_b->relation.relid);
+}
+
+/* Adds each proper ancestor of the scope but the customer, once. */
+static void
+add_locked_ancestors(Mapping *m, const Scope *scope)
+{
+	for (int up = scope->parent; up > 0; up = m->scopes[up].parent)
+	{
+		bool found = false;
+
+		for (int i = 0; i < m->n_locked_scopes; i++)
+			found |= (m->locked_scopes[i] == &m->scopes[up]);
+		if (!found)
+			m->locked_scopes[m->n_locked_scopes++] = &m->scopes[up];
+	}
+}
+
+/*
+ * Orders the purges and erasures of the mapping into m->operations: each
+ * operation after those it must follow (runs_before), levels computed as
+ * the longest chain above an operation; a cycle of foreign keys keeps the
+ * order of the names.  The purge rules are reordered the same way, for the
+ * repeated purges; the ancestors of every purged or erased scope, whose
+ * rows are locked before anything changes, go to m->locked_scopes.
  */
 void
-order_purge_rules(Mapping *m)
+order_operations(Mapping *m)
 {
-	int        n = m->n_purge_rules;
+	int        n = m->n_purge_rules + m->n_erased_scopes;
+	Operation *ops = palloc0(sizeof(Operation) * Max(n, 1));
 	int       *level = palloc0(sizeof(int) * Max(n, 1));
-	Rule      *sorted = palloc(sizeof(Rule) * Max(n, 1));
-	PurgeEdges edges = {0, palloc(sizeof(int)), palloc(sizeof(int))};
-	int        k = 0;
 	int        max_level = 0;
+	int        k = 0;
+	int        p = 0;
+	bool      *before = palloc0(sizeof(bool) * Max(n * n, 1));
+	References refs = {0, palloc(sizeof(Oid)), palloc(sizeof(Oid))};
 
-	if (n < 2)
-		return;
-	for_each_foreign_key(m, collect_purge_edge, &edges);
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		ops[k++] = (Operation){false, NULL, &m->erased_scopes[i], i};
+	for (int i = 0; i < m->n_purge_rules; i++)
+		ops[k++] = (Operation){true, m->purge_rules[i], NULL, i};
 
-	/* level: the longest chain of referencing rules above a rule */
+	for_each_foreign_key(m, collect_reference, &refs);
+	for (int a = 0; a < n; a++)
+		for (int b = 0; b < n; b++)
+			before[a * n + b] =
+				a != b && runs_before(m, &refs, &ops[a], &ops[b]);
 	for (int round = 0; round < n; round++)
-		for (int e = 0; e < edges.n; e++)
-			if (level[edges.to[e]] < level[edges.from[e]] + 1 &&
-				level[edges.from[e]] + 1 < n)
-				level[edges.to[e]] = level[edges.from[e]] + 1;
+		for (int a = 0; a < n; a++)
+			for (int b = 0; b < n; b++)
+				if (before[a * n + b] && level[b] < level[a] + 1 &&
+					level[a] + 1 < n)
+					level[b] = level[a] + 1;
+
+	m->operations = palloc(sizeof(Operation) * Max(n, 1));
+	m->n_operations = 0;
 	for (int i = 0; i < n; i++)
 		max_level = Max(max_level, level[i]);
 	for (int l = 0; l <= max_level; l++)
 		for (int i = 0; i < n; i++)
 			if (level[i] == l)
-				sorted[k++] = m->purge_rules[i];
-	memcpy(m->purge_rules, sorted, sizeof(Rule) * n);
+				m->operations[m->n_operations++] = ops[i];
+
+	m->locked_scopes = palloc(sizeof(Scope *) * Max(m->n_scopes, 1));
+	for (int i = 0; i < n; i++)
+	{
+		Operation *op = &m->operations[i];
+
+		add_locked_ancestors(m, operation_scope(op));
+		if (op->purge)
+		{
+			m->purge_rules[p] = op->rule;
+			op->index = p++;
+		}
+	}
 }
 
 static const char *
@@ -151,14 +229,14 @@ reaches(Oid relation, Oid relid)
 		   list_member_oid(find_all_inheritors(relation, NoLock, NULL), relid);
 }
 
-/* The index of the first purge rule whose delete reaches relid, or -1. */
-static int
+/* The first purge rule whose delete reaches relid, or NULL. */
+static const Rule *
 purge_rule_reaching(const Mapping *m, Oid relid)
 {
 	for (int i = 0; i < m->n_purge_rules; i++)
-		if (reaches(m->purge_rules[i].relation.relid, relid))
-			return i;
-	return -1;
+		if (reaches(m->purge_rules[i]->scope->relation.relid, relid))
+			return m->purge_rules[i];
+	return NULL;
 }
 
 /* Errors out if a purge would set off the delete action of the key. */
@@ -166,18 +244,18 @@ static void
 check_delete_action(const Mapping *m, Form_pg_constraint fk)
 {
 	const char *action = action_name(fk->confdeltype);
-	int         rule;
+	const Rule *rule;
 
 	if (action == NULL)
 		return;
 	rule = purge_rule_reaching(m, fk->confrelid);
-	if (rule < 0)
+	if (rule == NULL)
 		return;
 	ereport(
 		ERROR,
 		(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 		 errmsg("purge rule \"%s\" would cascade into relation \"%s\"",
-				m->purge_rules[rule].rule_name, relation_name(fk->conrelid)),
+				rule->rule_name, relation_name(fk->conrelid)),
 		 errdetail("Foreign key \"%s\" of relation \"%s\" is ON DELETE %s: "
 				   "deleting rows of \"%s\" would delete or change rows of "
 				   "\"%s\", which need not belong to the customer.",
@@ -190,25 +268,24 @@ check_delete_action(const Mapping *m, Form_pg_constraint fk)
 
 /*
  * True if the column of the relation is one that an erasure changes (in a
- * child of the customer or address relation, the column it inherits).
+ * child of an erased relation, the column it inherits).
  */
 static bool
 is_erased_column(const Mapping *m, Oid relid, const char *column)
 {
-	const ErasedColumn *address[] = {&m->first_name, &m->last_name, &m->phone};
+	for (int i = 0; i < m->n_erased_scopes; i++)
+	{
+		const ErasedScope *erased = &m->erased_scopes[i];
 
-	if (reaches(m->customer.relid, relid) &&
-		(strcmp(column, m->name.name) == 0 ||
-		 strcmp(column, m->email.name) == 0))
-		return true;
-	if (!reaches(m->address.relid, relid))
-		return false;
-	for (size_t i = 0; i < lengthof(address); i++)
-		if (strcmp(column, address[i]->name) == 0)
+		if (!reaches(erased->scope->relation.relid, relid))
+			continue;
+		if (erased->scope == &m->scopes[0] &&
+			strcmp(column, m->name.name) == 0)
 			return true;
-	for (int i = 0; i < m->n_address_columns; i++)
-		if (strcmp(column, m->address_columns[i].name) == 0)
-			return true;
+		for (int c = 0; c < erased->n_columns; c++)
+			if (strcmp(column, erased->columns[c]->name) == 0)
+				return true;
+	}
 	return false;
 }
 
@@ -223,8 +300,7 @@ check_update_action(const Mapping *m, HeapTuple tuple)
 	Datum             *attnums;
 	int                n;
 
-	if (action == NULL || (!reaches(m->customer.relid, fk->confrelid) &&
-						   !reaches(m->address.relid, fk->confrelid)))
+	if (action == NULL)
 		return;
 	keys =
 		SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_confkey, &isnull);

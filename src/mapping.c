@@ -24,28 +24,33 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
 #include "anonymize.h"
 
-#define MAPPING_QUERY                                                         \
-	"SELECT customer_schema, customer_table, key_column, name_column,"        \
-	" email_column, address_schema, address_table, address_key_column,"       \
-	" company_column, first_name_column, last_name_column, phone_column,"     \
-	" address_columns, country_column, placeholder"                           \
-	" FROM anonymize.customer_mapping"
+#define CUSTOMER_QUERY                                                        \
+	"SELECT relation_schema, relation_name, key_column, name_column,"         \
+	" email_column, placeholder, company_scope, company_condition,"           \
+	" company_name FROM anonymize.customer_relation"
 
-/* Purge rules first, then blocker and balance rules, each by name. */
+#define SCOPES_QUERY                                                          \
+	"SELECT scope_name, relation_schema, relation_name, key_column, parent,"  \
+	" parent_column, condition FROM anonymize.scopes ORDER BY scope_name"
+
+/* Erase rules list their columns and replacements in one array each. */
 #define RULES_QUERY                                                           \
-	"SELECT 0, rule_name, relation_schema, relation_name, key_column,"        \
-	" condition, NULL FROM anonymize.purge_rules WHERE enabled"               \
-	" UNION ALL SELECT 1, rule_name, relation_schema, relation_name,"         \
-	" key_column, condition, reason FROM anonymize.blocker_rules WHERE "      \
-	"enabled"                                                                 \
-	" UNION ALL SELECT 2, rule_name, relation_schema, relation_name,"         \
-	" key_column, amount_expression, reason"                                  \
-	" FROM anonymize.balance_rules WHERE enabled"                             \
-	" ORDER BY 1, 2"
+	"SELECT r.rule_name, r.kind, r.scope, COALESCE(r.condition, r.amount),"   \
+	" r.reason, r.applies_to, r.columns,"                                     \
+	" (SELECT pg_catalog.array_agg(e.key ORDER BY e.key)"                     \
+	"    FROM pg_catalog.jsonb_each(r.replacements) e),"                      \
+	" (SELECT pg_catalog.array_agg(CASE WHEN "                                \
+	"pg_catalog.jsonb_typeof(e.value)"                                        \
+	"   OPERATOR(pg_catalog.=) 'string' THEN e.value "                        \
+	"OPERATOR(pg_catalog.#>>)"                                                \
+	"   '{}' END ORDER BY e.key) FROM pg_catalog.jsonb_each(r.replacements) " \
+	"e)"                                                                      \
+	" FROM anonymize.rules r ORDER BY r.rule_name"
 
 /* Text of column n (1-based) of row "row" of the last SPI result. */
 static char *
@@ -143,6 +148,18 @@ anonymize_extension_owner(void)
 	return owner;
 }
 
+/* The error of every function while there is no customer relation. */
+void
+report_no_customer_relation(void)
+{
+	ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					errmsg("the anonymize mapping has no customer relation"),
+					errhint("Map your schema, starting with "
+							"anonymize.set_customer_relation(), or load the "
+							"mapping of the example schema with \\i "
+							"examples/billing_mapping.sql.")));
+}
+
 static void
 resolve_relation(MappedRelation *rel, char *schema, char *name,
 				 char *key_column)
@@ -152,7 +169,6 @@ resolve_relation(MappedRelation *rel, char *schema, char *name,
 	rel->key_column = key_column;
 	rel->relid = resolve_mapped_relation(schema, name);
 	rel->owner = relation_owner(rel->relid);
-	check_key_column(rel->relid, key_column);
 }
 
 static void
@@ -162,109 +178,177 @@ resolve_erased_column(ErasedColumn *column, Oid relid, char *name)
 	column->not_null = check_column(relid, name);
 }
 
+/* Reads anonymize.customer_relation into m: the scope customer. */
 static void
-read_address_columns(Mapping *m, Datum array)
+read_customer_relation(Mapping *m, MemoryContext cxt)
 {
-	Datum *names;
-	int    n;
+	MemoryContext spi_cxt;
+	Scope        *customer;
 
-	deconstruct_array(DatumGetArrayTypeP(array), NAMEOID, NAMEDATALEN, false,
-					  TYPALIGN_CHAR, &names, NULL, &n);
-	m->n_address_columns = n;
-	m->address_columns = palloc0(sizeof(ErasedColumn) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		resolve_erased_column(&m->address_columns[i], m->address.relid,
-							  pstrdup(NameStr(*DatumGetName(names[i]))));
+	if (SPI_execute(CUSTOMER_QUERY, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.customer_relation");
+	if (SPI_processed != 1)
+		report_no_customer_relation();
+
+	spi_cxt = MemoryContextSwitchTo(cxt);
+	customer = &m->scopes[0];
+	customer->name = "customer";
+	customer->parent = -1;
+	resolve_relation(&customer->relation, result_text(0, 1), result_text(0, 2),
+					 result_text(0, 3));
+	m->customer = customer->relation;
+	resolve_erased_column(&m->name, m->customer.relid, result_text(0, 4));
+	resolve_erased_column(&m->email, m->customer.relid, result_text(0, 5));
+	m->placeholder = result_text(0, 6);
+	m->company_scope_name = result_text(0, 7);
+	m->company_condition = result_text(0, 8);
+	m->company_name = result_text(0, 9);
+	MemoryContextSwitchTo(spi_cxt);
 }
 
+/* Reads anonymize.scopes into m->scopes[1 ..]; parents are linked later. */
 static void
-check_distinct(const char **columns, int n, const MappedRelation *rel)
+read_scopes(Mapping *m, MemoryContext cxt)
 {
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-			if (strcmp(columns[i], columns[j]) == 0)
-				ereport(
-					ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("column \"%s\" of relation \"%s.%s\" is mapped "
-							"more than once",
-							columns[i], rel->schema, rel->name),
-					 errdetail("Every column erased from a relation, and "
-							   "its country column, must be mapped once."),
-					 errhint("Change the mapping with "
-							 "anonymize.set_billing_address().")));
+	uint64        n_rows;
+	MemoryContext spi_cxt;
+
+	if (SPI_execute(SCOPES_QUERY, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.scopes");
+	n_rows = SPI_processed;
+
+	spi_cxt = MemoryContextSwitchTo(cxt);
+	m->scopes = palloc0(sizeof(Scope) * (n_rows + 1));
+	m->n_scopes = n_rows + 1;
+	for (uint64 row = 0; row < n_rows; row++)
+	{
+		Scope *scope = &m->scopes[row + 1];
+
+		scope->name = result_text(row, 1);
+		resolve_relation(&scope->relation, result_text(row, 2),
+						 result_text(row, 3), result_text(row, 4));
+		scope->parent_name = result_text(row, 5);
+		scope->parent_column = result_text(row, 6);
+		scope->condition = result_text(row, 7);
+	}
+	MemoryContextSwitchTo(spi_cxt);
+}
+
+/* The scope of that name; errors out, naming what refers to it, if none. */
+const Scope *
+find_scope(const Mapping *m, const char *name, const char *referrer)
+{
+	for (int i = 0; i < m->n_scopes; i++)
+		if (strcmp(m->scopes[i].name, name) == 0)
+			return &m->scopes[i];
+	ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+					errmsg("scope \"%s\" does not exist", name),
+					errdetail("%s refers to it.", referrer),
+					errhint("Add it with anonymize.set_scope().")));
+	return NULL; /* keep compiler quiet */
 }
 
 /*
- * The columns erased from the billing address relation, its country and,
- * when it is the customer relation, the name and email: each one once.
+ * Array column n of the current row as C strings (NULL for a NULL element
+ * where allowed); NULL array: 0.
+ */
+static int
+result_names(int row, int n, char ***names, bool allow_nulls)
+{
+	bool  isnull;
+	Datum array = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								n, &isnull);
+	Oid   type;
+	Datum *elements;
+	bool  *nulls;
+	int    count;
+	int16  typlen;
+	bool   typbyval;
+	char   typalign;
+
+	*names = NULL;
+	if (isnull)
+		return 0;
+	type = ARR_ELEMTYPE(DatumGetArrayTypeP(array));
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(DatumGetArrayTypeP(array), type, typlen, typbyval,
+					  typalign, &elements, &nulls, &count);
+	*names = palloc(sizeof(char *) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+	{
+		if (nulls[i] && !allow_nulls)
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("column names must not be null")));
+		if (nulls[i])
+			(*names)[i] = NULL;
+		else if (type == NAMEOID)
+			(*names)[i] = pstrdup(NameStr(*DatumGetName(elements[i])));
+		else
+			(*names)[i] = TextDatumGetCString(elements[i]);
+	}
+	return count;
+}
+
+static RuleKind
+rule_kind(const char *kind)
+{
+	if (strcmp(kind, "purge") == 0)
+		return RULE_PURGE;
+	if (strcmp(kind, "erase") == 0)
+		return RULE_ERASE;
+	if (strcmp(kind, "blocker") == 0)
+		return RULE_BLOCKER;
+	return RULE_BALANCE;
+}
+
+static AppliesTo
+applies_to(const char *value)
+{
+	if (value == NULL || strcmp(value, "everyone") == 0)
+		return APPLIES_EVERYONE;
+	return strcmp(value, "company") == 0 ? APPLIES_COMPANY
+										 : APPLIES_INDIVIDUAL;
+}
+
+/*
+ * The columns an erase rule sets: its columns to NULL (or the placeholder),
+ * then its replacements, whose values (jsonb) must be strings.
  */
 static void
-check_distinct_erased_columns(const Mapping *m)
+read_erased_columns(Rule *rule, int row)
 {
-	int          n = 0;
-	const char **columns = palloc(sizeof(char *) * (m->n_address_columns + 6));
+	char **columns;
+	char **keys;
+	char **values;
+	int    n_columns = result_names(row, 7, &columns, false);
+	int    n_replacements = result_names(row, 8, &keys, false);
 
-	columns[n++] = m->first_name.name;
-	columns[n++] = m->last_name.name;
-	columns[n++] = m->phone.name;
-	columns[n++] = m->country_column;
-	for (int i = 0; i < m->n_address_columns; i++)
-		columns[n++] = m->address_columns[i].name;
-	if (m->address_on_customer)
+	result_names(row, 9, &values, true);
+	rule->n_columns = n_columns + n_replacements;
+	rule->columns = palloc0(sizeof(ErasedColumn) * Max(rule->n_columns, 1));
+	for (int i = 0; i < rule->n_columns; i++)
 	{
-		columns[n++] = m->name.name;
-		columns[n++] = m->email.name;
+		ErasedColumn *column = &rule->columns[i];
+
+		column->name = i < n_columns ? columns[i] : keys[i - n_columns];
+		column->applies_to = rule->applies_to;
+		column->rule_name = rule->rule_name;
+		if (i < n_columns)
+			continue;
+		column->replacement = values[i - n_columns];
+		if (column->replacement == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("replacement of column \"%s\" in erase rule "
+							"\"%s\" is not a JSON string",
+							column->name, rule->rule_name),
+					 errhint("Give the SQL expression as a string, such as "
+							 "{\"%s\": \"pg_catalog.now()\"}.",
+							 column->name)));
 	}
-	check_distinct(columns, n, &m->address);
 }
 
-/* Reads anonymize.customer_mapping into m. */
-static void
-read_customer_mapping(Mapping *m, MemoryContext cxt)
-{
-	MemoryContext spi_cxt;
-	bool          isnull;
-	Datum         address_columns;
-
-	if (SPI_execute(MAPPING_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.customer_mapping");
-	if (SPI_processed != 1)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("the anonymize mapping has no customer relation"),
-			 errdetail("Table \"anonymize.customer_mapping\" must hold "
-					   "exactly one row."),
-			 errhint(
-				 "Reinstall the extension to get the default mapping back.")));
-
-	spi_cxt = MemoryContextSwitchTo(cxt);
-	resolve_relation(&m->customer, result_text(0, 1), result_text(0, 2),
-					 result_text(0, 3));
-	resolve_erased_column(&m->name, m->customer.relid, result_text(0, 4));
-	resolve_erased_column(&m->email, m->customer.relid, result_text(0, 5));
-
-	resolve_relation(&m->address, result_text(0, 6), result_text(0, 7),
-					 result_text(0, 8));
-	m->address_on_customer = (m->address.relid == m->customer.relid);
-	m->company_column = result_text(0, 9);
-	check_column(m->address.relid, m->company_column);
-	resolve_erased_column(&m->first_name, m->address.relid,
-						  result_text(0, 10));
-	resolve_erased_column(&m->last_name, m->address.relid, result_text(0, 11));
-	resolve_erased_column(&m->phone, m->address.relid, result_text(0, 12));
-	address_columns = SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 13, &isnull);
-	read_address_columns(m, address_columns);
-	m->country_column = result_text(0, 14);
-	check_column(m->address.relid, m->country_column);
-	m->placeholder = result_text(0, 15);
-	MemoryContextSwitchTo(spi_cxt);
-	check_distinct_erased_columns(m);
-}
-
-/* Reads the enabled purge, blocker and balance rules into m. */
+/* Reads anonymize.rules into m->rules, by name. */
 static void
 read_rules(Mapping *m, MemoryContext cxt)
 {
@@ -272,37 +356,156 @@ read_rules(Mapping *m, MemoryContext cxt)
 	MemoryContext spi_cxt;
 
 	if (SPI_execute(RULES_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the anonymize rules");
+		elog(ERROR, "could not read anonymize.rules");
 	n_rows = SPI_processed;
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
-	m->purge_rules = palloc0(sizeof(Rule) * Max(n_rows, 1));
-	m->blocker_rules = palloc0(sizeof(Rule) * Max(n_rows, 1));
+	m->n_rules = n_rows;
+	m->rules = palloc0(sizeof(Rule) * Max(n_rows, 1));
 	for (uint64 row = 0; row < n_rows; row++)
 	{
-		int   kind = pg_strtoint32(result_text(row, 1));
-		Rule *rule = (kind == 0) ? &m->purge_rules[m->n_purge_rules++]
-								 : &m->blocker_rules[m->n_blocker_rules++];
+		Rule *rule = &m->rules[row];
 
-		rule->kind = (kind == 0)   ? RULE_PURGE
-					 : (kind == 1) ? RULE_BLOCKER
-								   : RULE_BALANCE;
-		rule->rule_name = result_text(row, 2);
-		resolve_relation(&rule->relation, result_text(row, 3),
-						 result_text(row, 4), result_text(row, 5));
-		rule->expression = result_text(row, 6);
-		rule->reason = result_text(row, 7);
+		rule->rule_name = result_text(row, 1);
+		rule->kind = rule_kind(result_text(row, 2));
+		rule->scope_name = result_text(row, 3);
+		rule->expression = result_text(row, 4);
+		rule->reason = result_text(row, 5);
+		rule->applies_to = applies_to(result_text(row, 6));
+		if (rule->kind == RULE_ERASE)
+			read_erased_columns(rule, row);
 	}
 	MemoryContextSwitchTo(spi_cxt);
 }
 
+/* The index of a scope's parent; errors out on a cycle of parents. */
+static void
+link_scope(Mapping *m, int i)
+{
+	Scope       *scope = &m->scopes[i];
+	const Scope *up;
+	char        *referrer = psprintf("Scope \"%s\"", scope->name);
+
+	scope->parent = find_scope(m, scope->parent_name, referrer) - m->scopes;
+	scope->depth = 1;
+	for (up = &m->scopes[scope->parent]; up->parent_name != NULL;
+		 up = find_scope(m, up->parent_name, referrer))
+		if (++scope->depth > m->n_scopes)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scope \"%s\" is its own ancestor", scope->name),
+				 errdetail("Scopes form a tree rooted at the scope "
+						   "customer."),
+				 errhint("Change its parent with anonymize.set_scope().")));
+}
+
+/* Links scopes, rules and the company test to the scopes they name. */
+static void
+link_mapping(Mapping *m)
+{
+	for (int i = 1; i < m->n_scopes; i++)
+		link_scope(m, i);
+	if (m->company_scope_name != NULL)
+		m->company_scope =
+			find_scope(m, m->company_scope_name, "The company test");
+
+	m->purge_rules = palloc(sizeof(Rule *) * Max(m->n_rules, 1));
+	m->blocker_rules = palloc(sizeof(Rule *) * Max(m->n_rules, 1));
+	for (int i = 0; i < m->n_rules; i++)
+	{
+		Rule *rule = &m->rules[i];
+
+		rule->scope = find_scope(m, rule->scope_name,
+								 psprintf("Rule \"%s\"", rule->rule_name));
+		if (rule->kind == RULE_PURGE)
+			m->purge_rules[m->n_purge_rules++] = rule;
+		else if (rule->kind == RULE_BLOCKER)
+			m->blocker_rules[m->n_blocker_rules++] = rule;
+	}
+	/* blockers, then balances: the order in which they are reported */
+	for (int i = 0; i < m->n_rules; i++)
+		if (m->rules[i].kind == RULE_BALANCE)
+			m->blocker_rules[m->n_blocker_rules++] = &m->rules[i];
+}
+
+/* The erasure of a scope, added to m->erased_scopes if need be. */
+static ErasedScope *
+erased_scope(Mapping *m, const Scope *scope, int max_columns)
+{
+	ErasedScope *erased;
+
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		if (m->erased_scopes[i].scope == scope)
+			return &m->erased_scopes[i];
+	erased = &m->erased_scopes[m->n_erased_scopes++];
+	erased->scope = scope;
+	erased->columns = palloc(sizeof(ErasedColumn *) * (max_columns + 1));
+	erased->rules = palloc(sizeof(Rule *) * Max(m->n_rules, 1));
+	return erased;
+}
+
 /*
- * Reads and resolves the whole mapping into the current memory context.
- * The caller is connected to SPI.  Errors out, naming the entry, when a
- * mapped relation or column does not exist.
+ * Groups the columns of the erase rules by scope, so that each scope gets
+ * one UPDATE; the customer scope comes last.  On the customer scope the
+ * email is the built-in erasure, which a replacement takes the place of.
+ */
+static void
+group_erased_columns(Mapping *m)
+{
+	int max_columns = 0; /* of all rules: enough for any scope */
+
+	for (int i = 0; i < m->n_rules; i++)
+		max_columns += m->rules[i].n_columns;
+	m->erased_scopes = palloc0(sizeof(ErasedScope) * (m->n_rules + 1));
+	for (int i = 0; i < m->n_rules; i++)
+	{
+		Rule        *rule = &m->rules[i];
+		ErasedScope *erased;
+
+		if (rule->kind != RULE_ERASE || rule->scope == &m->scopes[0])
+			continue;
+		erased = erased_scope(m, rule->scope, max_columns);
+		erased->rules[erased->n_rules++] = rule;
+		for (int c = 0; c < rule->n_columns; c++)
+			erased->columns[erased->n_columns++] = &rule->columns[c];
+	}
+
+	/* the customer: name and email, then its erase rules */
+	{
+		ErasedScope *erased = erased_scope(m, &m->scopes[0], max_columns);
+
+		erased->name_column = m->name.name;
+		erased->columns[erased->n_columns++] = &m->email;
+		for (int i = 0; i < m->n_rules; i++)
+		{
+			Rule *rule = &m->rules[i];
+
+			if (rule->kind != RULE_ERASE || rule->scope != &m->scopes[0])
+				continue;
+			erased->rules[erased->n_rules++] = rule;
+			for (int c = 0; c < rule->n_columns; c++)
+			{
+				ErasedColumn *column = &rule->columns[c];
+
+				if (strcmp(column->name, m->email.name) != 0)
+					erased->columns[erased->n_columns++] = column;
+				else if (column->replacement != NULL)
+					m->email.replacement = column->replacement;
+			}
+		}
+	}
+}
+
+/*
+ * Reads and resolves the whole mapping into the current memory context and
+ * validates it (mapping_validate.c); with check_assignments, also every
+ * replacement against its column, as anonymize.check_mapping() does.  The
+ * caller is connected to SPI.  Errors out, naming the entry, when the
+ * mapping is wrong or refers to what does not exist.
  */
 Mapping *
-load_mapping(void)
+load_mapping(bool check_assignments)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Mapping      *m = palloc0(sizeof(Mapping));
@@ -313,15 +516,16 @@ load_mapping(void)
 	SetUserIdAndSecContext(anonymize_extension_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_NOFORCE_RLS);
-	read_customer_mapping(m, cxt);
+	read_scopes(m, cxt);
+	read_customer_relation(m, cxt);
 	read_rules(m, cxt);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
-	for (int i = 0; i < m->n_purge_rules; i++)
-		check_rule_expression(&m->purge_rules[i]);
-	for (int i = 0; i < m->n_blocker_rules; i++)
-		check_rule_expression(&m->blocker_rules[i]);
-	order_purge_rules(m);
+	MemoryContextSwitchTo(cxt);
+	link_mapping(m);
+	validate_mapping(m, check_assignments);
+	group_erased_columns(m);
+	order_operations(m);
 	check_cascades(m);
 	return m;
 }

@@ -1,17 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * mapping_validate.c
- *	  Checks of mapping entries: key columns, erased columns, and the SQL
- *	  conditions and amounts of rules.  Used when the mapping is changed
- *	  (anonymize.check_relation) and again whenever the plans are rebuilt,
- *	  so a stale or bad entry is reported by name.
+ *	  The validation of the mapping, in one place: scopes (key and parent
+ *	  columns, conditions), the company test, and rules (conditions,
+ *	  amounts, erased columns and their replacements).  Run by
+ *	  anonymize.check_mapping() after every change of the mapping and again
+ *	  whenever the plans are rebuilt, so a stale or wrong entry is reported
+ *	  by name, with what is wrong with it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -23,12 +27,14 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/syscache.h"
 
 #include "anonymize.h"
 
-PG_FUNCTION_INFO_V1(anonymize_check_relation);
 PG_FUNCTION_INFO_V1(anonymize_check_mapping);
+PG_FUNCTION_INFO_V1(anonymize_check_relation);
 
 /* Errors out unless the current user has the privileges of the owner. */
 void
@@ -56,20 +62,27 @@ lookup_column(Oid relid, const char *column)
 				 errmsg("column \"%s\" of relation \"%s.%s\" does not exist",
 						column, get_namespace_name(get_rel_namespace(relid)),
 						get_rel_name(relid)),
-				 errdetail("The anonymize mapping refers to it."),
-				 errhint("Restore the column or change the mapping with the "
-						 "anonymize.set_* functions.")));
+				 errdetail("The anonymize mapping refers to it.")));
 	return tuple;
 }
 
-/* Errors out unless the column exists and is of type uuid. */
-void
-check_key_column(Oid relid, const char *column)
+/* The type of a column; errors out when there is none. */
+static Oid
+column_type(Oid relid, const char *column)
 {
 	HeapTuple tuple = lookup_column(relid, column);
 	Oid       type = ((Form_pg_attribute)GETSTRUCT(tuple))->atttypid;
 
 	ReleaseSysCache(tuple);
+	return type;
+}
+
+/* Errors out unless the column exists and is of type uuid. */
+Oid
+check_key_column(Oid relid, const char *column)
+{
+	Oid type = column_type(relid, column);
+
 	if (type != UUIDOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -78,6 +91,32 @@ check_key_column(Oid relid, const char *column)
 						column, get_namespace_name(get_rel_namespace(relid)),
 						get_rel_name(relid)),
 				 errdetail("It is of type %s.", format_type_be(type))));
+	return type;
+}
+
+bool
+is_character_type(Oid type)
+{
+	return type == TEXTOID || type == VARCHAROID || type == BPCHAROID;
+}
+
+/* Errors out unless a scope may link through the column: uuid or text. */
+static Oid
+check_link_column(Oid relid, const char *column)
+{
+	Oid type = column_type(relid, column);
+
+	if (type != UUIDOID && !is_character_type(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s.%s\" cannot link "
+						"scopes",
+						column, get_namespace_name(get_rel_namespace(relid)),
+						get_rel_name(relid)),
+				 errdetail("It is of type %s; key and parent columns must "
+						   "be of type uuid, text, varchar or char.",
+						   format_type_be(type))));
+	return type;
 }
 
 /* Errors out unless the column exists; returns whether it is NOT NULL. */
@@ -101,23 +140,22 @@ check_column(Oid relid, const char *column)
 	return not_null;
 }
 
-/* What an error raised while checking an expression refers to. */
-typedef struct ExpressionCheck
+/* What an error raised while checking the mapping refers to. */
+typedef struct EntryCheck
 {
-	const Rule *rule;
+	const char *entry;       /* "anonymize rule "x" on scope "y"" */
 	const char *parsed_text; /* text given to raw_parser, or NULL */
-} ExpressionCheck;
+} EntryCheck;
 
 /*
- * Names the rule in errors raised while its expression is checked, and
- * points a syntax error into the expression rather than the caller's query.
+ * Names the entry in errors raised while it is checked, and points a
+ * syntax error into the expression rather than the caller's query.
  */
 static void
-rule_error_context(void *arg)
+entry_error_context(void *arg)
 {
-	const ExpressionCheck *check = (const ExpressionCheck *)arg;
-	const Rule            *rule = check->rule;
-	int                    position = geterrposition();
+	const EntryCheck *check = (const EntryCheck *)arg;
+	int               position = geterrposition();
 
 	if (check->parsed_text != NULL && position > 0)
 	{
@@ -125,13 +163,25 @@ rule_error_context(void *arg)
 		internalerrposition(position);
 		internalerrquery(check->parsed_text);
 	}
-	if (rule->rule_name)
-		errcontext("anonymize rule \"%s\" on relation \"%s.%s\"",
-				   rule->rule_name, rule->relation.schema,
-				   rule->relation.name);
-	else
-		errcontext("anonymize rule on relation \"%s.%s\"",
-				   rule->relation.schema, rule->relation.name);
+	errcontext("%s", check->entry);
+}
+
+static void
+push_entry(ErrorContextCallback *callback, EntryCheck *check,
+		   const char *entry)
+{
+	check->entry = entry;
+	check->parsed_text = NULL;
+	callback->callback = entry_error_context;
+	callback->arg = (void *)check;
+	callback->previous = error_context_stack;
+	error_context_stack = callback;
+}
+
+static void
+pop_entry(ErrorContextCallback *callback)
+{
+	error_context_stack = callback->previous;
 }
 
 /*
@@ -139,7 +189,7 @@ rule_error_context(void *arg)
  * that it cannot end the surrounding statement or add clauses to it.
  */
 static void
-check_single_expression(const char *expression, ExpressionCheck *check)
+check_single_expression(const char *expression, EntryCheck *check)
 {
 	List       *statements;
 	SelectStmt *select = NULL;
@@ -163,120 +213,317 @@ check_single_expression(const char *expression, ExpressionCheck *check)
 				 errmsg("\"%s\" is not a single SQL expression", expression)));
 }
 
-/*
- * Errors out unless the rule's expression is a single expression over the
- * rows of its relation, boolean for a condition, numeric for an amount.
- * The caller is connected to SPI.
- */
-void
-check_rule_expression(const Rule *rule)
+typedef enum ExpressionKind
 {
-	ErrorContextCallback callback;
-	ExpressionCheck      check = {rule, NULL};
-	char                *sql;
-	Oid                  type;
+	EXPR_CONDITION, /* boolean */
+	EXPR_AMOUNT,    /* numeric */
+	EXPR_VALUE      /* any type */
+} ExpressionKind;
 
-	if (rule->expression == NULL)
-		return;
+/*
+ * Errors out unless the expression is a single expression over a row "t"
+ * of the relation, of the kind's type.  The caller is connected to SPI.
+ */
+static void
+check_expression(const MappedRelation *rel, const char *expression,
+				 ExpressionKind kind, EntryCheck *check)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char         *sql;
+	Oid           type;
 
-	callback.callback = rule_error_context;
-	callback.arg = (void *)&check;
-	callback.previous = error_context_stack;
-	error_context_stack = &callback;
-
-	check_single_expression(rule->expression, &check);
-	sql = psprintf("SELECT (%s\n) FROM %s t LIMIT 0", rule->expression,
-				   quote_qualified_identifier(rule->relation.schema,
-											  rule->relation.name));
-	run_expression_check(rule->relation.owner, sql);
+	check_single_expression(expression, check);
+	sql = psprintf("SELECT (%s\n) FROM %s t LIMIT 0", expression,
+				   quote_qualified_identifier(rel->schema, rel->name));
+	run_expression_check(rel->owner, sql);
 	type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+	SPI_freetuptable(SPI_tuptable);
+	/* SPI leaves its own context current; the mapping is built in cxt */
+	MemoryContextSwitchTo(cxt);
 
-	if (rule->kind == RULE_BALANCE)
-	{
-		if (TypeCategory(type) != TYPCATEGORY_NUMERIC)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("amount \"%s\" must be of a numeric type, not %s",
-							rule->expression, format_type_be(type))));
-	}
-	else if (type != BOOLOID)
+	if (kind == EXPR_AMOUNT && TypeCategory(type) != TYPCATEGORY_NUMERIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("amount \"%s\" must be of a numeric type, not %s",
+						expression, format_type_be(type))));
+	if (kind == EXPR_CONDITION && type != BOOLOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("condition \"%s\" must be of type boolean, not %s",
-						rule->expression, format_type_be(type))));
-
-	error_context_stack = callback.previous;
+						expression, format_type_be(type))));
 }
 
 /*
- * anonymize.check_relation(relation, key_column, columns, expression,
- * expression_kind): the check behind every anonymize.set_* function.
+ * Errors out unless the replacement's value can be assigned to the column,
+ * as in an UPDATE: the statement is parsed and analyzed, never run.
  */
-Datum
-anonymize_check_relation(PG_FUNCTION_ARGS)
+static void
+check_assignment(const MappedRelation *rel, const ErasedColumn *column)
 {
-	Oid  relid;
-	Rule rule = {0};
+	MemoryContext cxt = CurrentMemoryContext;
+	char         *sql = psprintf("UPDATE %s t SET %s = (%s\n) WHERE false",
+								 quote_qualified_identifier(rel->schema, rel->name),
+								 quote_identifier(column->name), column->replacement);
+	SPIPlanPtr    plan = SPI_prepare(sql, 0, NULL);
 
-	check_extension_owner();
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("relation and key column must not be null")));
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	SPI_freeplan(plan);
+	MemoryContextSwitchTo(cxt);
+}
 
-	relid = PG_GETARG_OID(0);
-	rule.relation.schema = get_namespace_name(get_rel_namespace(relid));
-	rule.relation.name = get_rel_name(relid);
-	if (rule.relation.name == NULL)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-						errmsg("relation with OID %u does not exist", relid)));
-	resolve_mapped_relation(rule.relation.schema, rule.relation.name);
-	rule.relation.owner = relation_owner(relid);
-	check_key_column(relid, NameStr(*PG_GETARG_NAME(1)));
+/* The single-column primary key of a relation, or NULL. */
+static char *
+primary_key_column(Oid relid)
+{
+	Relation  rel = table_open(relid, AccessShareLock);
+	Oid       index = RelationGetPrimaryKeyIndex(rel);
+	char     *column = NULL;
+	HeapTuple tuple;
 
-	if (!PG_ARGISNULL(2))
-	{
-		Datum *names;
-		bool  *nulls;
-		int    n;
-
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), NAMEOID, NAMEDATALEN,
-						  false, TYPALIGN_CHAR, &names, &nulls, &n);
-		for (int i = 0; i < n; i++)
-		{
-			if (nulls[i])
-				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-								errmsg("column names must not be null")));
-			check_column(relid, NameStr(*DatumGetName(names[i])));
-		}
-	}
-
-	if (!PG_ARGISNULL(3))
-	{
-		char *kind = PG_ARGISNULL(4) ? "condition"
-									 : text_to_cstring(PG_GETARG_TEXT_PP(4));
-
-		if (strcmp(kind, "condition") == 0)
-			rule.kind = RULE_BLOCKER;
-		else if (strcmp(kind, "amount") == 0)
-			rule.kind = RULE_BALANCE;
-		else
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("invalid expression kind \"%s\"", kind),
-							errhint("Use \"condition\" or \"amount\".")));
-		rule.expression = text_to_cstring(PG_GETARG_TEXT_PP(3));
-
-		SPI_connect();
-		check_rule_expression(&rule);
-		SPI_finish();
-	}
-	PG_RETURN_VOID();
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(index))
+		return NULL;
+	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for index %u", index);
+	if (((Form_pg_index)GETSTRUCT(tuple))->indnkeyatts == 1)
+		column = get_attname(
+			relid, ((Form_pg_index)GETSTRUCT(tuple))->indkey.values[0], false);
+	ReleaseSysCache(tuple);
+	return column;
 }
 
 /*
- * anonymize.check_mapping(): reads and checks the whole mapping as the plans
- * would be built from it, within the caller's transaction; set_purge_rule()
- * calls it after its change, so that a rule whose purge would cascade into
- * relations it does not cover is refused at once.
+ * A scope: its key column, the parent column it matches (by default the
+ * customer key or the parent relation's primary key), its condition.
+ */
+static void
+check_scope(Mapping *m, Scope *scope)
+{
+	const Scope *parent = &m->scopes[scope->parent];
+
+	scope->key_type =
+		check_link_column(scope->relation.relid, scope->relation.key_column);
+	if (scope->parent_column == NULL)
+	{
+		scope->parent_column =
+			scope->parent == 0 ? parent->relation.key_column
+							   : primary_key_column(parent->relation.relid);
+		if (scope->parent_column == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relation \"%s.%s\" of scope \"%s\" has no "
+							"single-column primary key",
+							parent->relation.schema, parent->relation.name,
+							parent->name),
+					 errhint("Name the column that key column \"%s\" matches: "
+							 "the parent_column of anonymize.set_scope().",
+							 scope->relation.key_column)));
+	}
+	scope->parent_type =
+		check_link_column(parent->relation.relid, scope->parent_column);
+}
+
+static const char *
+applies_to_name(AppliesTo applies_to)
+{
+	switch (applies_to)
+	{
+		case APPLIES_INDIVIDUAL:
+			return "individuals";
+		case APPLIES_COMPANY:
+			return "companies";
+		default:
+			return "everyone";
+	}
+}
+
+/* Whether two erase rules can apply to the same customer. */
+static bool
+overlap(AppliesTo a, AppliesTo b)
+{
+	return a == APPLIES_EVERYONE || b == APPLIES_EVERYONE || a == b;
+}
+
+/*
+ * Errors out if a column of the erase rule is erased by an earlier rule of
+ * the same scope that can apply to the same customers, or is the column a
+ * rule may not set.
+ */
+static void
+check_erased_column_once(const Mapping *m, const Rule *rule,
+						 const ErasedColumn *column)
+{
+	const Scope *scope = rule->scope;
+
+	if (strcmp(column->name, scope->relation.key_column) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("erase rule \"%s\" cannot erase key column \"%s\"",
+						rule->rule_name, column->name),
+				 errdetail("The key column links the rows of scope \"%s\" "
+						   "to the customer.",
+						   scope->name)));
+	if (scope == &m->scopes[0] && strcmp(column->name, m->name.name) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("erase rule \"%s\" cannot set name column \"%s\"",
+						rule->rule_name, column->name),
+				 errdetail("The customer's name follows the company test: "
+						   "the company name for a company, erased for an "
+						   "individual."),
+				 errhint("Change the company name with "
+						 "anonymize.set_company_test().")));
+	for (const Rule *other = m->rules; other < rule; other++)
+	{
+		if (other->kind != RULE_ERASE || other->scope != scope ||
+			!overlap(other->applies_to, rule->applies_to))
+			continue;
+		for (int c = 0; c < other->n_columns; c++)
+			if (strcmp(other->columns[c].name, column->name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" of scope \"%s\" is erased by "
+								"rules \"%s\" and \"%s\"",
+								column->name, scope->name, other->rule_name,
+								rule->rule_name),
+						 errdetail("Rule \"%s\" applies to %s, rule \"%s\" "
+								   "to %s: a customer would get both.",
+								   other->rule_name,
+								   applies_to_name(other->applies_to),
+								   rule->rule_name,
+								   applies_to_name(rule->applies_to)),
+						 errhint("Erase each column of a scope in one rule "
+								 "per kind of customer.")));
+	}
+	for (int c = 0; c < rule->n_columns && &rule->columns[c] != column; c++)
+		if (strcmp(rule->columns[c].name, column->name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" appears twice in erase rule \"%s\"",
+							column->name, rule->rule_name),
+					 errdetail("A column is either erased or replaced, "
+							   "once.")));
+}
+
+/* An erased column: exists, is ordinary, can take its erased value. */
+static void
+check_erased_column(const Mapping *m, const Rule *rule, ErasedColumn *column,
+					bool check_assignments, EntryCheck *check)
+{
+	const MappedRelation *rel = &rule->scope->relation;
+	Oid                   type = column_type(rel->relid, column->name);
+
+	column->not_null = check_column(rel->relid, column->name);
+	check_erased_column_once(m, rule, column);
+	if (column->replacement != NULL)
+	{
+		check_single_expression(column->replacement, check);
+		if (check_assignments)
+			check_assignment(rel, column);
+	}
+	else if (column->not_null && !is_character_type(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("erase rule \"%s\" cannot erase NOT NULL column "
+						"\"%s\" of type %s",
+						rule->rule_name, column->name, format_type_be(type)),
+				 errdetail("Only character columns that are NOT NULL get "
+						   "the placeholder."),
+				 errhint("Give the column a replacement, such as "
+						 "{\"%s\": \"...\"}, instead of listing it in "
+						 "columns.",
+						 column->name)));
+}
+
+static void
+check_rule(const Mapping *m, Rule *rule, bool check_assignments)
+{
+	ErrorContextCallback callback;
+	EntryCheck           check;
+
+	push_entry(&callback, &check,
+			   psprintf("anonymize rule \"%s\" on scope \"%s\"",
+						rule->rule_name, rule->scope->name));
+	if (rule->kind == RULE_ERASE)
+	{
+		if (rule->n_columns == 0)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("erase rule \"%s\" erases nothing",
+								   rule->rule_name),
+							errhint("Give it columns or replacements.")));
+		for (int c = 0; c < rule->n_columns; c++)
+			check_erased_column(m, rule, &rule->columns[c], check_assignments,
+								&check);
+	}
+	else if (rule->expression != NULL)
+		check_expression(
+			&rule->scope->relation, rule->expression,
+			rule->kind == RULE_BALANCE ? EXPR_AMOUNT : EXPR_CONDITION, &check);
+	pop_entry(&callback);
+}
+
+static void
+check_company_test(const Mapping *m)
+{
+	ErrorContextCallback callback;
+	EntryCheck           check;
+	const Scope         *scope = m->company_scope;
+
+	if (scope == NULL)
+		return;
+	push_entry(
+		&callback, &check,
+		psprintf("anonymize company test on scope \"%s\"", scope->name));
+	check_expression(&scope->relation, m->company_condition, EXPR_CONDITION,
+					 &check);
+	check_expression(&scope->relation, m->company_name, EXPR_VALUE, &check);
+	pop_entry(&callback);
+}
+
+/*
+ * Validates the whole mapping, resolved by load_mapping(); completes the
+ * scopes (types, default parent columns) and the erased columns (NOT
+ * NULL).  The caller is connected to SPI.
+ */
+void
+validate_mapping(Mapping *m, bool check_assignments)
+{
+	m->scopes[0].key_type =
+		check_key_column(m->customer.relid, m->customer.key_column);
+	if (strcmp(m->name.name, m->email.name) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the name and the email of the customer are both "
+						"column \"%s\"",
+						m->name.name),
+				 errhint("Map them with anonymize.set_customer_relation().")));
+	for (int i = 1; i < m->n_scopes; i++)
+	{
+		ErrorContextCallback callback;
+		EntryCheck           check;
+		Scope               *scope = &m->scopes[i];
+
+		push_entry(&callback, &check,
+				   psprintf("anonymize scope \"%s\"", scope->name));
+		check_scope(m, scope);
+		if (scope->condition != NULL)
+			check_expression(&scope->relation, scope->condition,
+							 EXPR_CONDITION, &check);
+		pop_entry(&callback);
+	}
+	check_company_test(m);
+	for (int i = 0; i < m->n_rules; i++)
+		check_rule(m, &m->rules[i], check_assignments);
+}
+
+/*
+ * anonymize.check_mapping(): reads and validates the whole mapping as the
+ * plans would be built from it, and every replacement against its column,
+ * within the caller's transaction; every function that changes the mapping
+ * calls it after its change, so a wrong entry is refused at once.
  */
 Datum
 anonymize_check_mapping(PG_FUNCTION_ARGS)
@@ -287,9 +534,25 @@ anonymize_check_mapping(PG_FUNCTION_ARGS)
 
 	check_extension_owner();
 	SPI_connect();
-	load_mapping();
+	load_mapping(true);
 	SPI_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	PG_RETURN_VOID();
+}
+
+/*
+ * anonymize.check_relation() of versions 1.0 and 1.1, which version 1.2
+ * drops: the symbol stays so that their scripts (run by CREATE EXTENSION
+ * and by an update from them) can still create the function.
+ */
+Datum
+anonymize_check_relation(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("anonymize.check_relation() was removed in version 1.2"),
+			 errhint("Update the extension: ALTER EXTENSION anonymize "
+					 "UPDATE.")));
 	PG_RETURN_VOID();
 }

@@ -124,19 +124,13 @@ add_relation(AnonymizeState *state, const MappedRelation *rel)
 static void
 collect_relations(AnonymizeState *state)
 {
-	static const char *const config_tables[] = {"customer_mapping",
-												"purge_rules", "blocker_rules",
-												"balance_rules", "audit_log"};
+	static const char *const config_tables[] = {"customer_relation", "scopes",
+												"rules", "audit_log"};
 	const Mapping           *m = state->mapping;
-	int                      n = 2 + m->n_purge_rules + m->n_blocker_rules;
 
-	state->relations = palloc(sizeof(MappedRelation *) * n);
-	add_relation(state, &m->customer);
-	add_relation(state, &m->address);
-	for (int i = 0; i < m->n_blocker_rules; i++)
-		add_relation(state, &m->blocker_rules[i].relation);
-	for (int i = 0; i < m->n_purge_rules; i++)
-		add_relation(state, &m->purge_rules[i].relation);
+	state->relations = palloc(sizeof(MappedRelation *) * m->n_scopes);
+	for (int i = 0; i < m->n_scopes; i++)
+		add_relation(state, &m->scopes[i].relation);
 
 	state->watched_relids = palloc(
 		sizeof(Oid) * (state->n_relations + lengthof(config_tables) + 1));
@@ -198,19 +192,20 @@ free_plan_array(SPIPlanPtr *plans, int n)
 static void
 free_statement_plans(StatementPlans *plans, const Mapping *m)
 {
-	SPIPlanPtr *single[] = {&plans->lock_customer,    &plans->existing,
-							&plans->classify_address, &plans->erase_address,
-							&plans->erase_customer,   &plans->verify_address,
-							&plans->verify_companies, &plans->verify_customer,
-							&plans->audit_insert};
+	SPIPlanPtr *single[] = {&plans->lock_customer, &plans->existing,
+							&plans->classify, &plans->audit_insert};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);
 	free_plan_array(plans->blockers, m->n_blocker_rules);
 	free_plan_array(plans->blockers_locking, m->n_blocker_rules);
+	free_plan_array(plans->lock_ancestors, m->n_locked_scopes);
 	free_plan_array(plans->lock_purge, m->n_purge_rules);
+	free_plan_array(plans->lock_erased, m->n_erased_scopes);
 	free_plan_array(plans->purge, m->n_purge_rules);
 	free_plan_array(plans->verify_purge, m->n_purge_rules);
+	free_plan_array(plans->erase, m->n_erased_scopes);
+	free_plan_array(plans->verify_erased, m->n_erased_scopes);
 	plans->built = false;
 }
 
@@ -240,16 +235,20 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	bool many = plans->many;
 	bool nowait = plans->nowait;
 	Oid  key = many ? UUIDARRAYOID : UUIDOID;
-	Oid  text_or_array = many ? TEXTARRAYOID : TEXTOID;
-	Oid  erase[] = {key, TEXTOID, text_or_array};
-	Oid  audit[] = {key, TEXTOID, text_or_array,
-                   many ? JSONBARRAYOID : JSONBOID};
+	Oid  erase[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID,
+                   many ? BOOLARRAYOID : BOOLOID};
+	Oid  jsonb = many ? JSONBARRAYOID : JSONBOID;
+	Oid  audit[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID, jsonb, jsonb};
 
 	plans->blockers = plan_array(m->n_blocker_rules);
 	plans->blockers_locking = plan_array(m->n_blocker_rules);
+	plans->lock_ancestors = plan_array(m->n_locked_scopes);
 	plans->lock_purge = plan_array(m->n_purge_rules);
+	plans->lock_erased = plan_array(m->n_erased_scopes);
 	plans->purge = plan_array(m->n_purge_rules);
 	plans->verify_purge = plan_array(m->n_purge_rules);
+	plans->erase = plan_array(m->n_erased_scopes);
+	plans->verify_erased = plan_array(m->n_erased_scopes);
 
 	plans->lock_customer =
 		prepare_kept(lock_customer_sql(m, many, nowait), 1, &key);
@@ -257,38 +256,42 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 		plans->existing = prepare_kept(existing_customers_sql(m), 1, &key);
 	for (int i = 0; i < m->n_blocker_rules; i++)
 	{
-		const Rule *rule = &m->blocker_rules[i];
+		const Rule *rule = m->blocker_rules[i];
 
 		plans->blockers[i] =
-			prepare_kept(blocker_sql(rule, false, many, false), 1, &key);
+			prepare_kept(blocker_sql(m, rule, false, many, false), 1, &key);
 		plans->blockers_locking[i] =
-			prepare_kept(blocker_sql(rule, true, many, nowait), 1, &key);
+			prepare_kept(blocker_sql(m, rule, true, many, nowait), 1, &key);
 	}
-	if (nowait)
-	{
-		for (int i = 0; i < m->n_purge_rules; i++)
-			plans->lock_purge[i] = prepare_kept(
-				lock_purge_sql(&m->purge_rules[i], many), 1, &key);
-	}
-	plans->classify_address =
-		prepare_kept(classify_address_sql(m, many, nowait), 1, &key);
-	plans->erase_address = prepare_kept(erase_address_sql(m, many), 2, erase);
-	plans->erase_customer =
-		prepare_kept(erase_customer_sql(m, many), 3, erase);
+	plans->classify = prepare_kept(classify_sql(m, many, nowait), 1, &key);
+	for (int i = 0; i < m->n_locked_scopes; i++)
+		plans->lock_ancestors[i] = prepare_kept(
+			lock_scope_sql(m, m->locked_scopes[i], "UPDATE", many, nowait), 1,
+			&key);
 	for (int i = 0; i < m->n_purge_rules; i++)
 	{
-		plans->purge[i] =
-			prepare_kept(purge_sql(&m->purge_rules[i], many), 1, &key);
+		const Rule *rule = m->purge_rules[i];
+
+		if (nowait)
+			plans->lock_purge[i] = prepare_kept(
+				lock_scope_sql(m, rule->scope, "UPDATE", many, true), 1, &key);
+		plans->purge[i] = prepare_kept(purge_sql(m, rule, many), 1, &key);
 		plans->verify_purge[i] =
-			prepare_kept(verify_purge_sql(&m->purge_rules[i], many), 1, &key);
+			prepare_kept(verify_purge_sql(m, rule, many), 1, &key);
 	}
-	plans->verify_address =
-		prepare_kept(verify_address_sql(m, many), 3, erase);
-	plans->verify_companies =
-		prepare_kept(verify_companies_sql(m, many), 1, &key);
-	plans->verify_customer =
-		prepare_kept(verify_customer_sql(m, many), 3, erase);
-	plans->audit_insert = prepare_kept(audit_insert_sql(many), 4, audit);
+	for (int i = 0; i < m->n_erased_scopes; i++)
+	{
+		const ErasedScope *erased = &m->erased_scopes[i];
+
+		if (nowait && erased->scope != &m->scopes[0])
+			plans->lock_erased[i] = prepare_kept(
+				lock_scope_sql(m, erased->scope, "NO KEY UPDATE", many, true),
+				1, &key);
+		plans->erase[i] = prepare_kept(erase_sql(m, erased, many), 4, erase);
+		plans->verify_erased[i] =
+			prepare_kept(verify_erased_sql(m, erased, many), 4, erase);
+	}
+	plans->audit_insert = prepare_kept(audit_insert_sql(many), 5, audit);
 	plans->built = true;
 }
 
@@ -324,7 +327,7 @@ get_statements(AnonymizeState *state, StatementMode mode)
 static void
 build_state(AnonymizeState *state)
 {
-	Mapping *m = load_mapping();
+	Mapping *m = load_mapping(false);
 	Oid      key = UUIDOID;
 
 	/* SPI calls leave SPI's own context current; the mapping must last. */
@@ -334,14 +337,6 @@ build_state(AnonymizeState *state)
 	state->audit_relid = extension_table_oid("audit_log");
 	state->audit_index = audit_primary_key(state->audit_relid);
 	collect_relations(state);
-	state->address_verified =
-		palloc(sizeof(char *) * (m->n_address_columns + 8));
-	state->n_address_verified =
-		verified_columns(m, false, state->address_verified);
-	state->customer_verified =
-		palloc(sizeof(char *) * (m->n_address_columns + 8));
-	state->n_customer_verified =
-		verified_columns(m, true, state->customer_verified);
 	/* last: SPI_prepare() leaves SPI's context current */
 	state->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
 	state->modes[MODE_ONE].many = false;

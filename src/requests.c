@@ -159,8 +159,8 @@ first_int64(void)
 }
 
 #define CUSTOMER_RELATION_SQL                                                 \
-	"SELECT customer_schema, customer_table, key_column"                      \
-	" FROM anonymize.customer_mapping"
+	"SELECT relation_schema, relation_name, key_column"                       \
+	" FROM anonymize.customer_relation"
 
 /*
  * The check that a customer exists, for request(): the queue depends on
@@ -187,13 +187,10 @@ customer_relation(Oid extension_owner)
 	SetUserIdAndSecContext(extension_owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_execute(CUSTOMER_RELATION_SQL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.customer_mapping");
+		elog(ERROR, "could not read anonymize.customer_relation");
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the anonymize mapping has no customer relation"),
-				 errhint("Map it with anonymize.set_customer_relation().")));
+		report_no_customer_relation();
 	rel.schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	rel.name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	rel.key_column =

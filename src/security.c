@@ -15,8 +15,8 @@
  * first) and so use the owner's rights.  In both cases no code runs with
  * more rights than its author's or the caller's.  The caller's privileges
  * are checked here first, the way the executor would check them: SELECT on
- * every mapped relation, UPDATE of the erased columns, DELETE where rows are
- * purged.
+ * every relation a statement reads, UPDATE of the erased columns, DELETE
+ * where rows are purged.
  *
  * Statements on the extension's own tables (audit log, request queue) run
  * as the extension owner, so that callers cannot write those directly.
@@ -197,15 +197,13 @@ check_erased_column(const MappedRelation *rel, const char *column)
 	check_column_privilege(rel, column, ACL_UPDATE);
 }
 
-/* UPDATE of every column that the erasure of the address writes. */
+/* SELECT on the relations that a statement on the scope reads. */
 static void
-check_address_privileges(const Mapping *m)
+check_scope_readable(const Mapping *m, const Scope *scope)
 {
-	check_erased_column(&m->address, m->first_name.name);
-	check_erased_column(&m->address, m->last_name.name);
-	check_erased_column(&m->address, m->phone.name);
-	for (int i = 0; i < m->n_address_columns; i++)
-		check_erased_column(&m->address, m->address_columns[i].name);
+	for (; scope->parent >= 0; scope = &m->scopes[scope->parent])
+		check_relation_privilege(&scope->relation, ACL_SELECT);
+	check_relation_privilege(&m->customer, ACL_SELECT);
 }
 
 /*
@@ -241,11 +239,20 @@ check_lock_privilege(const MappedRelation *rel)
 					 "as an identity key, as README.md shows.")));
 }
 
+/* The lock of the rows of a blocker scope's ancestors (FOR UPDATE). */
+static void
+check_ancestors_lockable(const Mapping *m, const Scope *scope)
+{
+	for (int up = scope->parent; up > 0; up = m->scopes[up].parent)
+		check_lock_privilege(&m->scopes[up].relation);
+}
+
 /*
  * Errors out unless the caller may do what the call does: read the
- * customer and the relations of the blocker rules; to erase, lock their
- * rows (CHECK_LOCK, before anything is locked) and update the erased columns
- * and delete the purged rows (CHECK_ERASE, once the customer is eligible).
+ * customer and the scopes of the blocker rules; to erase, lock their rows
+ * (CHECK_LOCK, before anything is locked), and read the scopes it changes,
+ * update the erased columns and delete the purged rows (CHECK_ERASE, once
+ * the customer is eligible).
  */
 void
 check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
@@ -254,24 +261,40 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 
 	check_relation_privilege(&m->customer, ACL_SELECT);
 	for (int i = 0; i < m->n_blocker_rules; i++)
-		check_relation_privilege(&m->blocker_rules[i].relation, ACL_SELECT);
+		check_scope_readable(m, m->blocker_rules[i]->scope);
 	if (check == CHECK_READ)
 		return;
 
 	check_lock_privilege(&m->customer);
 	for (int i = 0; i < m->n_blocker_rules; i++)
-		check_lock_privilege(&m->blocker_rules[i].relation);
+	{
+		check_lock_privilege(&m->blocker_rules[i]->scope->relation);
+		check_ancestors_lockable(m, m->blocker_rules[i]->scope);
+	}
 	if (check == CHECK_LOCK)
 		return;
 
-	check_erased_column(&m->customer, m->name.name);
-	check_erased_column(&m->customer, m->email.name);
-	check_relation_privilege(&m->address, ACL_SELECT);
-	check_address_privileges(m);
+	if (m->company_scope != NULL)
+	{
+		check_scope_readable(m, m->company_scope);
+		check_lock_privilege(&m->company_scope->relation);
+	}
+	for (int i = 0; i < m->n_erased_scopes; i++)
+	{
+		const ErasedScope *erased = &m->erased_scopes[i];
+
+		check_scope_readable(m, erased->scope);
+		if (erased->name_column != NULL)
+			check_erased_column(&erased->scope->relation, erased->name_column);
+		for (int c = 0; c < erased->n_columns; c++)
+			check_erased_column(&erased->scope->relation,
+								erased->columns[c]->name);
+	}
 	for (int i = 0; i < m->n_purge_rules; i++)
 	{
-		check_relation_privilege(&m->purge_rules[i].relation, ACL_SELECT);
-		check_relation_privilege(&m->purge_rules[i].relation, ACL_DELETE);
+		check_scope_readable(m, m->purge_rules[i]->scope);
+		check_relation_privilege(&m->purge_rules[i]->scope->relation,
+								 ACL_DELETE);
 	}
 }
 

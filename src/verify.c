@@ -25,7 +25,8 @@ purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids)
 	bool isnull;
 	bool remain;
 
-	if (run_verifying(&rule->relation, plan, &ids, NULL) != SPI_OK_SELECT ||
+	if (run_verifying(&rule->scope->relation, plan, &ids, NULL) !=
+			SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not verify purge rule \"%s\"", rule->rule_name);
 	remain = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -36,66 +37,88 @@ purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids)
 void
 report_purged_rows_remain(const Rule *rule)
 {
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+		 errmsg("rows of relation \"%s.%s\" remain after the erasure",
+				rule->scope->relation.schema, rule->scope->relation.name),
+		 errdetail("Purge rule \"%s\" deleted them, but rows of the "
+				   "customer came back each time; nothing was changed.",
+				   rule->rule_name),
+		 errhint("Look for triggers or rules that insert into \"%s.%s\" "
+				 "while the customer's data is erased.",
+				 rule->scope->relation.schema, rule->scope->relation.name)));
+}
+
+static void
+report_column_not_erased(const MappedRelation *rel, const char *column,
+						 int64 rows)
+{
 	ereport(ERROR,
 			(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-			 errmsg("rows of relation \"%s.%s\" remain after the erasure",
-					rule->relation.schema, rule->relation.name),
-			 errdetail("Purge rule \"%s\" deleted them, but rows of the "
-					   "customer came back each time; nothing was changed.",
-					   rule->rule_name),
-			 errhint("Look for triggers or rules that insert into \"%s.%s\" "
-					 "while the customer's data is erased.",
-					 rule->relation.schema, rule->relation.name)));
+			 errmsg("column \"%s\" of relation \"%s.%s\" still holds data "
+					"after the erasure",
+					column, rel->schema, rel->name),
+			 errdetail("%lld %s of the customer kept a value that the "
+					   "erasure replaced; nothing was changed.",
+					   (long long)rows, rows == 1 ? "row" : "rows"),
+			 errhint("Look for triggers or rules on \"%s.%s\" that keep or "
+					 "restore the column.",
+					 rel->schema, rel->name)));
 }
 
 /*
- * Errors out unless every column counted by the plan (one row of counts of
- * rows still holding data, in the order of columns[]) is erased.
+ * Errors out unless the customer's rows of an erased scope are erased: no
+ * more rows than its UPDATE changed (rows_updated, so that a replaced
+ * column counts as erased), and every verified column (one count of rows
+ * still holding data each, in the order of verify_erased_sql()) erased.
  */
 void
-check_columns_erased(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
-					 const char *nulls, const char **columns, int n_columns)
+check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan, Datum *values,
+				   const char *nulls, int64 rows_updated)
 {
-	if (plan == NULL)
-		return;
+	const MappedRelation *rel = &erased->scope->relation;
+	bool                  isnull;
+	int64                 rows;
+	int                   n = 1;
+
 	if (run_verifying(rel, plan, values, nulls) != SPI_OK_SELECT ||
 		SPI_processed != 1)
-		elog(ERROR, "could not verify the erasure of relation \"%s.%s\"",
-			 rel->schema, rel->name);
+		elog(ERROR, "could not verify the erasure of scope \"%s\"",
+			 erased->scope->name);
+	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	if (rows > rows_updated)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("rows of relation \"%s.%s\" were not erased",
+						rel->schema, rel->name),
+				 errdetail("Scope \"%s\" holds %lld rows of the customer "
+						   "after the erasure, which updated %lld; nothing "
+						   "was changed.",
+						   erased->scope->name, (long long)rows,
+						   (long long)rows_updated),
+				 errhint("Look for triggers or rules that insert into "
+						 "\"%s.%s\" while the customer's data is erased.",
+						 rel->schema, rel->name)));
 
-	for (int i = 0; i < n_columns; i++)
+	if (erased->name_column != NULL)
 	{
-		bool  isnull;
-		int64 rows = DatumGetInt64(SPI_getbinval(
-			SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull));
-
+		/* the customer's name, which verify_erased_sql() counts first */
+		n++;
+		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, n, &isnull));
 		if (rows > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-					 errmsg("column \"%s\" of relation \"%s.%s\" still holds "
-							"data after the erasure",
-							columns[i], rel->schema, rel->name),
-					 errdetail("%lld %s of the customer kept a value that "
-							   "the erasure replaced; nothing was changed.",
-							   (long long)rows, rows == 1 ? "row" : "rows"),
-					 errhint("Look for triggers or rules on \"%s.%s\" that "
-							 "keep or restore the column.",
-							 rel->schema, rel->name)));
+			report_column_not_erased(rel, erased->name_column, rows);
 	}
-}
-
-void
-report_company_changed(const MappedRelation *rel, const char *column)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-			 errmsg("column \"%s\" of relation \"%s.%s\" changed during the "
-					"erasure",
-					column, rel->schema, rel->name),
-			 errdetail("An address row of the customer that held no company "
-					   "before the erasure holds one now, so its address "
-					   "would stay; nothing was changed."),
-			 errhint("Look for triggers or rules on \"%s.%s\" that change "
-					 "the column.",
-					 rel->schema, rel->name)));
+	for (int i = 0; i < erased->n_columns; i++)
+	{
+		if (!is_verified_column(erased->columns[i]))
+			continue;
+		n++;
+		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, n, &isnull));
+		if (rows > 0)
+			report_column_not_erased(rel, erased->columns[i]->name, rows);
+	}
 }

@@ -10,7 +10,8 @@
 -- output would repeat it); the last line turns it on again.
 --
 -- Starts from a clean state: a new billing schema (examples/billing.sql) with
--- three customers, and a new extension with its default mapping.  Creates
+-- three customers, and a new extension with the mapping of the example
+-- (examples/billing_mapping.sql).  Creates
 -- session helpers (temporary, gone when the test's session ends):
 --   customer_state      every column of customers + billing_addresses but
 --                       created_at, one row per customer
@@ -35,6 +36,9 @@ DROP SCHEMA IF EXISTS billing CASCADE;
 DROP SCHEMA IF EXISTS crm CASCADE;
 \ir ../../examples/billing.sql
 CREATE EXTENSION anonymize;
+\o /dev/null
+\ir ../../examples/billing_mapping.sql
+\o
 RESET client_min_messages;
 
 \set acme    'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa'
