@@ -175,9 +175,8 @@ SELECT r.label, r.anonymized, r.customer_kind, r.rows_deleted = l.rows_deleted A
 SELECT anonymized, customer_kind FROM anonymize.anonymize_customer(:'krause');
 SELECT count(*) AS audit_rows FROM anonymize.audit_log;
 
--- The audit log: rows deleted per purge rule and updated per erase rule
--- (an erase rule counts the rows of its scope's one UPDATE, also for a
--- customer it does not apply to).
+-- The audit log: rows deleted per purge rule and updated per erase rule;
+-- an erase rule for individuals counts no row of a company.
 SELECT r.rule_name, r.kind, r.applies_to,
        max(n.count) FILTER (WHERE w.label = 'acme') AS acme,
        max(n.count) FILTER (WHERE w.label = 'jean') AS jean,
