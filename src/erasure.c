@@ -322,7 +322,12 @@ lock_rows(Batch *batch, Datum ids)
 	const StatementPlans *plans = batch->statements;
 
 	for (int i = 0; i < m->n_locked_scopes; i++)
-		lock_scope_rows(m->locked_scopes[i], plans->lock_ancestors[i], ids);
+		if (run_statement(&m->locked_scopes[i]->relation,
+						  plans->lock_ancestors[i], &ids, NULL,
+						  InvalidSnapshot, InvalidSnapshot,
+						  false) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the rows of scope \"%s\"",
+				 m->locked_scopes[i]->name);
 	if (!plans->nowait)
 		return;
 	for (int i = 0; i < m->n_purge_rules; i++)
@@ -510,12 +515,14 @@ append_rows_deleted(StringInfo json, const Mapping *m, const int64 *counts)
 
 /*
  * {"rule name": rows updated, ...}: each erase rule counts the rows of its
- * scope's UPDATE.
+ * scope's UPDATE where it applies to the customer's kind, 0 elsewhere.
  */
 void
-append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts)
+append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts,
+					bool is_company)
 {
-	bool first = true;
+	static const int64 none = 0;
+	bool               first = true;
 
 	appendStringInfoChar(json, '{');
 	for (int i = 0; i < m->n_erased_scopes; i++)
@@ -523,7 +530,14 @@ append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts)
 		const ErasedScope *erased = &m->erased_scopes[i];
 
 		for (int r = 0; r < erased->n_rules; r++)
-			append_counts(json, &erased->rules[r], 1, &counts[i], &first);
+		{
+			AppliesTo applies_to = erased->rules[r]->applies_to;
+			bool      applies = applies_to == APPLIES_EVERYONE ||
+						   (applies_to == APPLIES_COMPANY) == is_company;
+
+			append_counts(json, &erased->rules[r], 1,
+						  applies ? &counts[i] : &none, &first);
+		}
 	}
 	appendStringInfoChar(json, '}');
 }
@@ -555,7 +569,8 @@ audit_customers(Batch *batch, Datum ids, int n)
 		append_rows_deleted(&json, state->mapping, customer->rows_deleted);
 		deleted[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		resetStringInfo(&json);
-		append_rows_updated(&json, state->mapping, customer->rows_updated);
+		append_rows_updated(&json, state->mapping, customer->rows_updated,
+							customer->is_company);
 		updated[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		k++;
 	}

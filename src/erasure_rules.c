@@ -131,12 +131,18 @@ append_expression(StringInfo sql, const char *expression)
 	appendStringInfo(sql, "(%s\n)", expression);
 }
 
-/* lhs = rhs, as text when their types differ. */
+/*
+ * lhs = rhs: directly for the same type or two integer or two character
+ * types (so that an index of lhs serves), else compared as text (a varchar
+ * holding a uuid matches the uuid).
+ */
 static void
 append_link(StringInfo sql, const char *lhs, Oid lhs_type, const char *rhs,
 			Oid rhs_type)
 {
-	if (lhs_type == rhs_type)
+	if (lhs_type == rhs_type ||
+		(is_integer_type(lhs_type) && is_integer_type(rhs_type)) ||
+		(is_character_type(lhs_type) && is_character_type(rhs_type)))
 		appendStringInfo(sql, "%s OPERATOR(pg_catalog.=) %s", lhs, rhs);
 	else
 		appendStringInfo(sql,
@@ -508,6 +514,20 @@ append_new_value(StringInfo sql, const ErasedColumn *column, Root root)
 	appendStringInfoString(sql, " END");
 }
 
+/*
+ * The index of the same column from a rule for the other kind of customer
+ * (one for companies, one for individuals), or -1.
+ */
+static int
+other_kind_column(const ErasedScope *erased, int i)
+{
+	for (int j = 0; j < erased->n_columns; j++)
+		if (j != i &&
+			strcmp(erased->columns[j]->name, erased->columns[i]->name) == 0)
+			return j;
+	return -1;
+}
+
 /* The erased name: NULL or the placeholder, as text. */
 static const char *
 erased_name(const Mapping *m)
@@ -537,9 +557,29 @@ erase_sql(const Mapping *m, const ErasedScope *erased, bool many)
 						 erased_name(m));
 	for (int i = 0; i < erased->n_columns; i++)
 	{
+		const ErasedColumn *column = erased->columns[i];
+		int                 j = other_kind_column(erased, i);
+		const ErasedColumn *other = j >= 0 ? erased->columns[j] : NULL;
+
+		if (j >= 0 && j < i)
+			continue; /* set with the first one */
 		appendStringInfo(&sql, "%s%s = ", i > 0 ? ", " : "",
-						 quote_identifier(erased->columns[i]->name));
-		append_new_value(&sql, erased->columns[i], root);
+						 quote_identifier(column->name));
+		if (other == NULL)
+			append_new_value(&sql, column, root);
+		else
+		{
+			/* one rule for companies, one for individuals */
+			const ErasedColumn *company =
+				column->applies_to == APPLIES_COMPANY ? column : other;
+
+			appendStringInfo(&sql, "CASE WHEN %s THEN ",
+							 root_is_company(root));
+			append_erased_value(&sql, company);
+			appendStringInfoString(&sql, " ELSE ");
+			append_erased_value(&sql, company == column ? other : column);
+			appendStringInfoString(&sql, " END");
+		}
 	}
 	append_scope_join(&sql, m, erased->scope, root, " FROM ");
 	end_counted(&sql, many);

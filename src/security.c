@@ -279,6 +279,8 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 		check_scope_readable(m, m->company_scope);
 		check_lock_privilege(&m->company_scope->relation);
 	}
+	for (int i = 0; i < m->n_locked_scopes; i++)
+		check_lock_privilege(&m->locked_scopes[i]->relation);
 	for (int i = 0; i < m->n_erased_scopes; i++)
 	{
 		const ErasedScope *erased = &m->erased_scopes[i];
