@@ -270,6 +270,7 @@ ALTER TABLE anonymize.customer_relation ENABLE ALWAYS TRIGGER invalidate_plans_o
 ALTER TABLE anonymize.scopes ENABLE ALWAYS TRIGGER invalidate_plans_on_truncate;
 ALTER TABLE anonymize.rules ENABLE ALWAYS TRIGGER invalidate_plans_on_truncate;
 
+-- conversion of the 1.1 mapping: begin (not in anonymize--1.2.sql)
 /*
  * The 1.1 mapping, converted: the customer relation and its placeholder;
  * the billing address becomes the scope billing_address (or, when it sits
@@ -338,6 +339,11 @@ SELECT r.rule_name, r.kind, s.scope_name, r.condition, r.amount, r.reason
   JOIN old_scopes s USING (relation_schema, relation_name, key_column);
 
 DROP TABLE old_rules, old_scopes;
+/* ALTER EXTENSION DROP also takes them off the list pg_dump saves. */
+ALTER EXTENSION anonymize DROP TABLE anonymize.customer_mapping;
+ALTER EXTENSION anonymize DROP TABLE anonymize.purge_rules;
+ALTER EXTENSION anonymize DROP TABLE anonymize.blocker_rules;
+ALTER EXTENSION anonymize DROP TABLE anonymize.balance_rules;
 DROP TABLE anonymize.customer_mapping, anonymize.purge_rules,
 	anonymize.blocker_rules, anonymize.balance_rules;
 DROP FUNCTION anonymize.mapping_row_changed();
@@ -347,6 +353,7 @@ DROP FUNCTION anonymize.set_blocker_rule(text, regclass, name, text, text);
 DROP FUNCTION anonymize.set_balance_rule(text, regclass, name, text, text);
 DROP FUNCTION anonymize.check_relation(regclass, name, name[], text, text);
 DROP FUNCTION anonymize.check_distinct_columns(name[]);
+-- conversion of the 1.1 mapping: end
 
 /* The audit row records the rows each erase rule updated, too. */
 ALTER TABLE anonymize.audit_log ADD COLUMN rows_updated jsonb NOT NULL DEFAULT '{}';
@@ -534,7 +541,7 @@ BEGIN
 	SELECT r.kind INTO old_kind FROM anonymize.rules r
 	 WHERE r.rule_name OPERATOR(pg_catalog.=) rule.rule_name FOR UPDATE;
 	IF old_kind OPERATOR(pg_catalog.<>) rule.kind THEN
-		RAISE EXCEPTION 'rule "%" is a % rule, not a % rule', rule.rule_name, old_kind, rule.kind
+		RAISE EXCEPTION 'rule "%" is of kind %, not %', rule.rule_name, old_kind, rule.kind
 			USING ERRCODE = 'duplicate_object',
 				  HINT = 'Rule names are unique across all kinds: drop it first with anonymize.drop_rule(), or choose another name.';
 	END IF;
@@ -684,3 +691,6 @@ REVOKE EXECUTE ON FUNCTION anonymize.set_erase_rule(text, text, name[], text, js
 REVOKE EXECUTE ON FUNCTION anonymize.set_blocker_rule(text, text, text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_balance_rule(text, text, text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.clear_mapping() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION anonymize.set_customer_relation(regclass, name, name, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION anonymize.set_placeholder(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION anonymize.drop_rule(text) FROM PUBLIC;

@@ -15,6 +15,9 @@
 #include "utils/snapshot.h"
 #include "utils/uuid.h"
 
+/* The version of the SQL objects this library works with. */
+#define ANONYMIZE_LIBRARY_VERSION "1.2"
+
 /* A relation of the mapping, stored by name, resolved to an OID. */
 typedef struct MappedRelation
 {
@@ -219,6 +222,7 @@ extern Oid      resolve_mapped_relation(const char *schema, const char *name);
 extern Oid      extension_table_oid(const char *name);
 extern Oid      anonymize_extension_owner(void);
 extern void     report_no_customer_relation(void);
+extern void     check_extension_version(void);
 extern const Scope *find_scope(const Mapping *m, const char *name,
 							   const char *referrer);
 
@@ -231,6 +235,7 @@ extern Oid  check_key_column(Oid relid, const char *column);
 extern bool check_column(Oid relid, const char *column);
 extern void validate_mapping(Mapping *m, bool check_assignments);
 extern bool is_character_type(Oid type);
+extern bool is_integer_type(Oid type);
 extern void check_extension_owner(void);
 
 /* erasure_rules.c */
@@ -322,7 +327,7 @@ extern void erase_customers(AnonymizeState *state, StatementMode mode,
 extern void append_rows_deleted(StringInfo json, const Mapping *m,
 								const int64 *counts);
 extern void append_rows_updated(StringInfo json, const Mapping *m,
-								const int64 *counts);
+								const int64 *counts, bool is_company);
 
 /* verify.c */
 extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);

@@ -1,8 +1,11 @@
 --
 -- upgrade_1_0_to_1_1: ALTER EXTENSION anonymize UPDATE TO '1.1' on a 1.0
--- installation in use keeps its mapping changes and audit log, adds a
--- working request queue, and yields the same objects as a fresh
--- CREATE EXTENSION anonymize VERSION '1.1'.
+-- installation in use keeps its mapping changes and audit log, adds the
+-- request queue, and yields the same objects as a fresh CREATE EXTENSION
+-- anonymize VERSION '1.1'.  The library installed is that of 1.2: until
+-- the database is updated to 1.2, the functions written in C refuse with
+-- a clear error (their mapping tables are those of the old version);
+-- after the update to 1.2, the mapping of 1.0 erases and the queue works.
 --
 \set ECHO none
 SET client_min_messages = warning;
@@ -11,6 +14,7 @@ DROP EXTENSION IF EXISTS anonymize CASCADE;
 DROP SCHEMA IF EXISTS billing CASCADE;
 DROP SCHEMA IF EXISTS crm CASCADE;
 \ir examples/billing.sql
+\ir sql/include/sqlstate.sql
 RESET client_min_messages;
 \set ECHO all
 
@@ -51,13 +55,25 @@ SELECT to_regprocedure('anonymize.request(uuid,text)') AS request,
 SELECT source, target, path FROM pg_extension_update_paths('anonymize')
  WHERE path IS NOT NULL ORDER BY source, target;
 
--- Mapping changes: a placeholder, a disabled preset, a new blocker rule.
+-- Mapping changes: a placeholder, a disabled preset, a new blocker rule
+-- (written into the table: set_blocker_rule() of 1.0 checks its rule in C,
+-- which the library of 1.2 refuses for a database at 1.0).
 SELECT anonymize.set_placeholder('n/a');
 SELECT anonymize.drop_rule('webhook_notifications');
-SELECT anonymize.set_blocker_rule('disputes', 'billing.customer_activity',
-	'customer_id', $$kind = 'dispute'$$, 'open dispute');
--- An anonymization with its audit row.
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_blocker_rule('disputes',
+	'billing.customer_activity', 'customer_id', $c$kind = 'dispute'$c$,
+	'open dispute')$$);
+INSERT INTO anonymize.blocker_rules
+	(rule_name, relation_schema, relation_name, key_column, condition, reason)
+VALUES ('disputes', 'billing', 'customer_activity', 'customer_id',
+		$$kind = 'dispute'$$, 'open dispute');
+-- The functions in C refuse until the update, changing nothing.
 SELECT * FROM anonymize.anonymize_customer(:'acme');
+-- An anonymization of the past, with its audit row.
+INSERT INTO anonymize.audit_log VALUES
+	(:'acme', '2026-01-02 03:04:05+00', 'postgres', 'company',
+	 '{"sent_emails": 1, "customer_activity": 1, "initialized_subscriptions": 0}');
+UPDATE billing.customers SET name = 'Acme GmbH', email = NULL WHERE id = :'acme';
 
 CREATE TEMP TABLE config_before AS
 SELECT 'customer_mapping' AS tab, to_jsonb(m) AS r FROM anonymize.customer_mapping m
@@ -89,23 +105,8 @@ SELECT rule_name, condition, reason, enabled, preset FROM anonymize.blocker_rule
  ORDER BY rule_name;
 SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log;
 
--- The queue works, with the mapping of 1.0: dan is blocked by the new rule,
--- jean keeps his webhook rows, acme was anonymized before.
-SELECT count(anonymize.request(id, 'after the update')) FROM billing.customers;
-SELECT c.name, p.blockers FROM anonymize.pending_requests p
-  JOIN billing.customers c ON c.id = p.customer_id ORDER BY p.customer_id;
-CALL anonymize.process_requests(batch_size => 2);
-SELECT customer_id, state, outcome, blockers FROM anonymize.requests
- ORDER BY customer_id;
-SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log
- ORDER BY customer_id;
-SELECT c.id, c.name, c.email,
-       (SELECT count(*) FROM billing.webhook_notifications w
-         WHERE w.customer_id = c.id) AS webhooks,
-       (SELECT count(*) FROM billing.sent_emails e
-         WHERE e.customer_id = c.id) AS emails
-  FROM billing.customers c ORDER BY c.id;
-
+-- The queue is there; its functions in C wait for the update to 1.2.
+SELECT pg_temp.sqlstate(format('SELECT anonymize.request(%L)', :'jean'));
 --
 -- The updated extension has the same objects as a fresh 1.1: members,
 -- function definitions (with privileges and comments), columns,
@@ -131,3 +132,42 @@ SELECT * FROM fresh_objects EXCEPT SELECT * FROM updated_objects;
 
 -- The fresh one is 1.1 (the default is a later version).
 SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
+
+--
+-- Updated to 1.2, the mapping of 1.0 (converted) erases and the queue
+-- works: dan is blocked by the new rule, jean keeps his webhook rows,
+-- acme was anonymized before.
+--
+SET anonymize.allow_drop_with_data = on;
+DROP EXTENSION anonymize;
+RESET anonymize.allow_drop_with_data;
+\set ECHO none
+\o /dev/null
+CREATE EXTENSION anonymize VERSION '1.0';
+SELECT anonymize.set_placeholder('n/a');
+SELECT anonymize.drop_rule('webhook_notifications');
+INSERT INTO anonymize.blocker_rules
+	(rule_name, relation_schema, relation_name, key_column, condition, reason)
+VALUES ('disputes', 'billing', 'customer_activity', 'customer_id',
+		$$kind = 'dispute'$$, 'open dispute');
+INSERT INTO anonymize.audit_log VALUES
+	(:'acme', '2026-01-02 03:04:05+00', 'postgres', 'company',
+	 '{"sent_emails": 1, "customer_activity": 1, "initialized_subscriptions": 0}');
+\o
+\set ECHO all
+ALTER EXTENSION anonymize UPDATE TO '1.2';
+SELECT count(anonymize.request(id, 'after the update')) FROM billing.customers;
+SELECT c.name, p.blockers FROM anonymize.pending_requests p
+  JOIN billing.customers c ON c.id = p.customer_id ORDER BY p.customer_id;
+CALL anonymize.process_requests(batch_size => 2);
+SELECT customer_id, state, outcome, blockers FROM anonymize.requests
+ ORDER BY customer_id;
+SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log
+ ORDER BY customer_id;
+SELECT c.id, c.name, c.email,
+       (SELECT count(*) FROM billing.webhook_notifications w
+         WHERE w.customer_id = c.id) AS webhooks,
+       (SELECT count(*) FROM billing.sent_emails e
+         WHERE e.customer_id = c.id) AS emails
+  FROM billing.customers c ORDER BY c.id;
+

@@ -217,6 +217,27 @@ lock_customers(Batch *batch)
 		find_busy_customers(batch, ids);
 }
 
+/*
+ * Rule 2, first: the rows of the ancestors of blocker, purged and erased
+ * scopes, FOR UPDATE, top down, so that no new row referencing them joins a
+ * scope below; each in a statement of its own, so that the blocker
+ * statements that follow see (at READ COMMITTED) what was committed while
+ * these waited.
+ */
+static void
+lock_ancestor_rows(Batch *batch, Datum ids)
+{
+	const Mapping *m = batch->state->mapping;
+
+	for (int i = 0; i < m->n_locked_scopes; i++)
+		if (run_statement(&m->locked_scopes[i]->relation,
+						  batch->statements->lock_ancestors[i], &ids, NULL,
+						  InvalidSnapshot, InvalidSnapshot,
+						  false) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the rows of scope \"%s\"",
+				 m->locked_scopes[i]->name);
+}
+
 /* Rules 1 and 2, and the audit log: who can be anonymized now. */
 static void
 sort_out_customers(Batch *batch)
@@ -242,6 +263,7 @@ sort_out_customers(Batch *batch)
 	ids = eligible_ids(batch, &n);
 	if (n == 0)
 		return;
+	lock_ancestor_rows(batch, ids);
 	foreach (cell, lock_blockers(batch->state, batch->statements, ids))
 	{
 		Blocker         *blocker = lfirst(cell);
@@ -306,9 +328,8 @@ lock_scope_rows(const Scope *scope, SPIPlanPtr plan, Datum ids)
 }
 
 /*
- * Rule 4: the rows of the ancestors of purged and erased scopes, FOR
- * UPDATE, so that no new row referencing them joins a scope.  The queue
- * also locks the rows it will delete or update before changing any,
+ * Rule 4: the queue locks the rows it will delete or update before
+ * changing any,
  * without waiting: a row locked by a billing transaction fails the erasure
  * with lock_not_available at once (the request stays pending, as busy)
  * instead of waiting for it or deadlocking with it.  Where the caller lacks
@@ -321,8 +342,6 @@ lock_rows(Batch *batch, Datum ids)
 	const Mapping        *m = batch->state->mapping;
 	const StatementPlans *plans = batch->statements;
 
-	for (int i = 0; i < m->n_locked_scopes; i++)
-		lock_scope_rows(m->locked_scopes[i], plans->lock_ancestors[i], ids);
 	if (!plans->nowait)
 		return;
 	for (int i = 0; i < m->n_purge_rules; i++)
@@ -510,12 +529,14 @@ append_rows_deleted(StringInfo json, const Mapping *m, const int64 *counts)
 
 /*
  * {"rule name": rows updated, ...}: each erase rule counts the rows of its
- * scope's UPDATE.
+ * scope's UPDATE where it applies to the customer's kind, 0 elsewhere.
  */
 void
-append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts)
+append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts,
+					bool is_company)
 {
-	bool first = true;
+	static const int64 none = 0;
+	bool               first = true;
 
 	appendStringInfoChar(json, '{');
 	for (int i = 0; i < m->n_erased_scopes; i++)
@@ -523,7 +544,14 @@ append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts)
 		const ErasedScope *erased = &m->erased_scopes[i];
 
 		for (int r = 0; r < erased->n_rules; r++)
-			append_counts(json, &erased->rules[r], 1, &counts[i], &first);
+		{
+			AppliesTo applies_to = erased->rules[r]->applies_to;
+			bool      applies = applies_to == APPLIES_EVERYONE ||
+						   (applies_to == APPLIES_COMPANY) == is_company;
+
+			append_counts(json, &erased->rules[r], 1,
+						  applies ? &counts[i] : &none, &first);
+		}
 	}
 	appendStringInfoChar(json, '}');
 }
@@ -555,7 +583,8 @@ audit_customers(Batch *batch, Datum ids, int n)
 		append_rows_deleted(&json, state->mapping, customer->rows_deleted);
 		deleted[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		resetStringInfo(&json);
-		append_rows_updated(&json, state->mapping, customer->rows_updated);
+		append_rows_updated(&json, state->mapping, customer->rows_updated,
+							customer->is_company);
 		updated[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		k++;
 	}

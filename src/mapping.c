@@ -26,6 +26,7 @@
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "anonymize.h"
 
@@ -124,16 +125,16 @@ resolve_mapped_relation(const char *schema, const char *name)
 	return relid;
 }
 
-/* The role that owns the extension, its mapping and its audit log. */
-Oid
-anonymize_extension_owner(void)
+/* The version the SQL objects of the extension are at, and its owner. */
+static void
+installed_extension(char **version, Oid *owner)
 {
 	Oid         extid = get_extension_oid("anonymize", false);
 	Relation    rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple   tuple;
-	Oid         owner;
+	bool        isnull;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
@@ -142,10 +143,45 @@ anonymize_extension_owner(void)
 	tuple = systable_getnext(scan);
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "could not find tuple for extension %u", extid);
-	owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+	*owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+	*version = TextDatumGetCString(heap_getattr(
+		tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
+
+/* The role that owns the extension, its mapping and its audit log. */
+Oid
+anonymize_extension_owner(void)
+{
+	char *version;
+	Oid   owner;
+
+	installed_extension(&version, &owner);
 	return owner;
+}
+
+/*
+ * Errors out unless the SQL objects are those of this library's version:
+ * after the library of 1.2 is installed, a database still at 1.0 or 1.1
+ * has the mapping tables of those versions until ALTER EXTENSION UPDATE.
+ */
+void
+check_extension_version(void)
+{
+	char *version;
+	Oid   owner;
+
+	installed_extension(&version, &owner);
+	if (strcmp(version, "1.0") == 0 || strcmp(version, "1.1") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension anonymize must be updated"),
+				 errdetail("Version %s is installed in this database; the "
+						   "installed library is version %s.",
+						   version, ANONYMIZE_LIBRARY_VERSION),
+				 errhint("Run ALTER EXTENSION anonymize UPDATE; it converts "
+						 "the mapping.")));
 }
 
 /* The error of every function while there is no customer relation. */
@@ -178,6 +214,15 @@ resolve_erased_column(ErasedColumn *column, Oid relid, char *name)
 	column->not_null = check_column(relid, name);
 }
 
+/* Runs a query of a configuration table; returns its number of rows. */
+static uint64
+read_table(const char *sql, const char *table)
+{
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.%s", table);
+	return SPI_processed;
+}
+
 /* Reads anonymize.customer_relation into m: the scope customer. */
 static void
 read_customer_relation(Mapping *m, MemoryContext cxt)
@@ -185,9 +230,7 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 	MemoryContext spi_cxt;
 	Scope        *customer;
 
-	if (SPI_execute(CUSTOMER_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.customer_relation");
-	if (SPI_processed != 1)
+	if (read_table(CUSTOMER_QUERY, "customer_relation") != 1)
 		report_no_customer_relation();
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
@@ -210,12 +253,8 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 static void
 read_scopes(Mapping *m, MemoryContext cxt)
 {
-	uint64        n_rows;
+	uint64        n_rows = read_table(SCOPES_QUERY, "scopes");
 	MemoryContext spi_cxt;
-
-	if (SPI_execute(SCOPES_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.scopes");
-	n_rows = SPI_processed;
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
 	m->scopes = palloc0(sizeof(Scope) * (n_rows + 1));
@@ -352,12 +391,8 @@ read_erased_columns(Rule *rule, int row)
 static void
 read_rules(Mapping *m, MemoryContext cxt)
 {
-	uint64        n_rows;
+	uint64        n_rows = read_table(RULES_QUERY, "rules");
 	MemoryContext spi_cxt;
-
-	if (SPI_execute(RULES_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.rules");
-	n_rows = SPI_processed;
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
 	m->n_rules = n_rows;
@@ -512,6 +547,7 @@ load_mapping(bool check_assignments)
 	Oid           save_userid;
 	int           save_sec_context;
 
+	check_extension_version();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(anonymize_extension_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |

@@ -100,13 +100,22 @@ is_character_type(Oid type)
 	return type == TEXTOID || type == VARCHAROID || type == BPCHAROID;
 }
 
-/* Errors out unless a scope may link through the column: uuid or text. */
+bool
+is_integer_type(Oid type)
+{
+	return type == INT2OID || type == INT4OID || type == INT8OID;
+}
+
+/*
+ * Errors out unless a scope may link through the column: uuid, a character
+ * or an integer type.
+ */
 static Oid
 check_link_column(Oid relid, const char *column)
 {
 	Oid type = column_type(relid, column);
 
-	if (type != UUIDOID && !is_character_type(type))
+	if (type != UUIDOID && !is_character_type(type) && !is_integer_type(type))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" of relation \"%s.%s\" cannot link "
@@ -114,7 +123,8 @@ check_link_column(Oid relid, const char *column)
 						column, get_namespace_name(get_rel_namespace(relid)),
 						get_rel_name(relid)),
 				 errdetail("It is of type %s; key and parent columns must "
-						   "be of type uuid, text, varchar or char.",
+						   "be of type uuid, text, varchar, char, smallint, "
+						   "integer or bigint.",
 						   format_type_be(type))));
 	return type;
 }
@@ -376,6 +386,19 @@ check_erased_column_once(const Mapping *m, const Rule *rule,
 						   "individual."),
 				 errhint("Change the company name with "
 						 "anonymize.set_company_test().")));
+	if (scope == &m->scopes[0] && strcmp(column->name, m->email.name) == 0 &&
+		column->replacement != NULL && rule->applies_to != APPLIES_EVERYONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("erase rule \"%s\" replaces email column \"%s\" for "
+						"%s only",
+						rule->rule_name, column->name,
+						applies_to_name(rule->applies_to)),
+				 errdetail("The email of every customer is erased; a "
+						   "replacement takes the place of that erasure for "
+						   "everyone."),
+				 errhint("Set the replacement in a rule that applies to "
+						 "everyone.")));
 	for (const Rule *other = m->rules; other < rule; other++)
 	{
 		if (other->kind != RULE_ERASE || other->scope != scope ||
@@ -447,6 +470,15 @@ check_rule(const Mapping *m, Rule *rule, bool check_assignments)
 	push_entry(&callback, &check,
 			   psprintf("anonymize rule \"%s\" on scope \"%s\"",
 						rule->rule_name, rule->scope->name));
+	if (rule->kind == RULE_PURGE && rule->scope == &m->scopes[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("purge rule \"%s\" cannot delete customers",
+						rule->rule_name),
+				 errdetail("Anonymization keeps the customer row, erased, "
+						   "for the invoices that refer to it."),
+				 errhint("Erase its columns with anonymize.set_erase_rule() "
+						 "on scope customer.")));
 	if (rule->kind == RULE_ERASE)
 	{
 		if (rule->n_columns == 0)
@@ -549,10 +581,9 @@ anonymize_check_mapping(PG_FUNCTION_ARGS)
 Datum
 anonymize_check_relation(PG_FUNCTION_ARGS)
 {
+	check_extension_version();
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("anonymize.check_relation() was removed in version 1.2"),
-			 errhint("Update the extension: ALTER EXTENSION anonymize "
-					 "UPDATE.")));
+			 errmsg("anonymize.check_relation() was removed in version 1.2")));
 	PG_RETURN_VOID();
 }

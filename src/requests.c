@@ -183,6 +183,7 @@ customer_relation(Oid extension_owner)
 	Oid            save_userid;
 	int            save_sec_context;
 
+	check_extension_version();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(extension_owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);

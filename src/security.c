@@ -239,14 +239,6 @@ check_lock_privilege(const MappedRelation *rel)
 					 "as an identity key, as README.md shows.")));
 }
 
-/* The lock of the rows of a blocker scope's ancestors (FOR UPDATE). */
-static void
-check_ancestors_lockable(const Mapping *m, const Scope *scope)
-{
-	for (int up = scope->parent; up > 0; up = m->scopes[up].parent)
-		check_lock_privilege(&m->scopes[up].relation);
-}
-
 /*
  * Errors out unless the caller may do what the call does: read the
  * customer and the scopes of the blocker rules; to erase, lock their rows
@@ -267,9 +259,11 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 
 	check_lock_privilege(&m->customer);
 	for (int i = 0; i < m->n_blocker_rules; i++)
-	{
 		check_lock_privilege(&m->blocker_rules[i]->scope->relation);
-		check_ancestors_lockable(m, m->blocker_rules[i]->scope);
+	for (int i = 0; i < m->n_locked_scopes; i++)
+	{
+		check_scope_readable(m, m->locked_scopes[i]);
+		check_lock_privilege(&m->locked_scopes[i]->relation);
 	}
 	if (check == CHECK_LOCK)
 		return;
@@ -279,6 +273,7 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 		check_scope_readable(m, m->company_scope);
 		check_lock_privilege(&m->company_scope->relation);
 	}
+
 	for (int i = 0; i < m->n_erased_scopes; i++)
 	{
 		const ErasedScope *erased = &m->erased_scopes[i];
