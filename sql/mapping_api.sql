@@ -6,7 +6,8 @@
 -- another kind, invalid applies_to, replacements that are not strings or do
 -- not fit their column, NOT NULL non-character columns without a
 -- replacement, a column in two rules of a scope that can apply to the same
--- customer, link columns of the wrong type, the parent column defaulting to
+-- customer, link columns of the wrong type (or an integer linked to a
+-- uuid, which can never be equal), the parent column defaulting to
 -- the parent's primary key, cycles of scopes, the WARNING when the last
 -- blocker goes, non-owners (42501), and a cleared mapping (55000, with the
 -- hint how to start).  What is accepted must also work when a customer is
@@ -142,16 +143,14 @@ SELECT n, call, pg_temp.sqlstate('SELECT anonymize.' || call) AS result
 	(4, $$set_customer_relation('billing.customers', 'id', 'email', 'email')$$),
 	(5, $$set_customer_relation('anonymize.rules', 'rule_name', 'kind', 'scope')$$),
 	-- scopes: the name "customer" is the customer relation; unknown parent;
-	-- key and parent columns uuid, text, varchar or char; condition boolean,
-	-- one expression, qualified names
+	-- key and parent columns uuid, a character or an integer type;
+	-- condition boolean, one expression, qualified names
 	(6, $$set_scope('customer', 'billing.tickets', 'customer_id')$$),
 	(7, $$set_scope('tickets', 'billing.tickets', 'customer_id', 'no_such_scope')$$),
-	(8, $$set_scope('tickets', 'billing.tickets', 'priority')$$),
 	(9, $$set_scope('tickets', 'billing.tickets', 'opened_at')$$),
 	(10, $$set_scope('tickets', 'billing.tickets', 'customer_id', 'customer', 'created_at')$$),
 	(11, $$set_scope('tickets', 'billing.tickets', 'no_such_column')$$),
 	(12, $$set_scope('tickets', 'billing.tickets', 'customer_id', 'customer', 'no_such_column')$$),
-	(13, $$set_scope('invoice_lines', 'billing.invoices', 'customer_id', 'subscriptions')$$),
 	(14, $$set_scope('tickets', 'billing.tickets', 'customer_id', condition => 'priority')$$),
 	(15, $$set_scope('tickets', 'billing.tickets', 'customer_id', condition => 'true) OR (true')$$),
 	(16, $$set_scope('tickets', 'billing.tickets', 'customer_id', condition => 'EXISTS (SELECT FROM invoices)')$$),
@@ -238,8 +237,23 @@ SELECT pg_temp.sqlstate($$SELECT anonymize.set_erase_rule('billing_address_conta
 	'billing_address', '{first_name,no_such_column}')$$);
 SELECT pg_temp.sqlstate($$SELECT anonymize.set_blocker_rule('unsettled_invoices',
 	'invoices', 'status', 'invoice not paid')$$);
-SELECT pg_temp.sqlstate($$SELECT anonymize.set_scope('invoices', 'billing.invoices', 'id')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_scope('invoices', 'billing.invoices', 'no_such_column')$$);
 SELECT (SELECT m FROM saved) = (SELECT m FROM mapping) AS mapping_unchanged;
+
+-- Key and parent columns whose types can never hold equal values: an
+-- integer and a uuid (compared as text, '42' is never a uuid), refused as
+-- a type mismatch (42804) like any other wrong link column; integers with
+-- integers (or with text) link.  In a transaction rolled back, so that an
+-- accepted call changes nothing below.
+BEGIN;
+SELECT n, call, split_part(pg_temp.sqlstate('SELECT anonymize.' || call), ':', 1) AS sqlstate
+  FROM (VALUES
+	(1, $$set_scope('tickets', 'billing.tickets', 'priority')$$),
+	(2, $$set_scope('invoice_lines', 'billing.invoices', 'customer_id', 'subscriptions')$$),
+	(3, $$set_scope('invoices', 'billing.invoices', 'id')$$),
+	(4, $$set_scope('subscription_invoices', 'billing.invoices', 'id', 'subscriptions')$$)
+  ) AS c (n, call) ORDER BY n;
+ROLLBACK;
 
 --
 -- 4. The messages that tell what to do: detail, hint, and the entry named.
@@ -294,8 +308,13 @@ SELECT anonymize.set_erase_rule('ticket_subject', 'tickets', '{subject}', 'every
 -- A rule that only cleans a column by replacement (columns empty).
 SELECT anonymize.set_erase_rule('ticket_opened', 'tickets', '{}', 'individual',
 	$${"opened_at": "date_trunc('month', opened_at)"}$$);
--- An email replacement on scope customer, for individuals only.
-SELECT anonymize.set_erase_rule('customer_email_individual', 'customer', '{}', 'individual',
+-- An email replacement on scope customer takes the place of the built-in
+-- erasure of the email, which applies to everyone: refused for one kind
+-- of customer only, accepted for everyone.
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_erase_rule('customer_email_individual',
+	'customer', '{}', 'individual',
+	'{"email": "''erased+'' || id::text || ''@invalid.example''"}')$$);
+SELECT anonymize.set_erase_rule('customer_email', 'customer', '{}', 'everyone',
 	$${"email": "'erased+' || id::text || '@invalid.example'"}$$);
 -- A blocker on a scope of a scope, a balance rule on a scope.
 SELECT anonymize.set_blocker_rule('ticket_open', 'ticket_messages',
@@ -329,9 +348,8 @@ SELECT anonymize.drop_rule('billing_address_city_company');
 BEGIN;
 SELECT * FROM anonymize.anonymize_customer(:'jean');
 SELECT * FROM anonymize.anonymize_customer(:'acme');
--- Jean: the street (individual rule), email replaced; Acme: the street
--- kept, the email erased by the built-in erasure (NULL: the individuals'
--- replacement does not apply to a company).
+-- Jean: the street (individual rule); Acme: the street kept; both
+-- emails replaced.
 SELECT id, name, email, company, first_name, address_line1, city, country
   FROM customer_state WHERE id IN (:'jean', :'acme') ORDER BY id;
 -- Jean's ticket: subject erased, priority 0, updated_at now, opened_at the

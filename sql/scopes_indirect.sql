@@ -20,8 +20,9 @@
 -- through a scope of a scope; the request queue's set-based batch erasing
 -- the same customers at once with the same result as one by one; the
 -- company test on a scope with two rows of a customer (21000, nothing
--- changed); a trigger that re-inserts a row into an erased scope (27000,
--- nothing changed).
+-- changed); a trigger that re-inserts a row into an erased scope, and one
+-- that puts purged rows back into a scope linked through a column that its
+-- parent's erase rule changes (27000, nothing changed).
 --
 \ir sql/include/fresh_billing.sql
 \pset null '(null)'
