@@ -294,6 +294,31 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 }
 
 /*
+ * Errors out if row-level security hides rows of the relation from the
+ * caller, from the owner its own statements run as, or from "reader"
+ * (InvalidOid: none), another owner whose statements read it.
+ */
+static void
+check_visible_to(const MappedRelation *rel, Oid reader)
+{
+	if (check_enable_rls(rel->relid, InvalidOid, true) == RLS_ENABLED ||
+		(runs_as_owner(rel->owner) &&
+		 check_enable_rls(rel->relid, rel->owner, true) == RLS_ENABLED) ||
+		(OidIsValid(reader) &&
+		 check_enable_rls(rel->relid, reader, true) == RLS_ENABLED))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row-level security hides rows of relation "
+						"\"%s.%s\" from anonymize",
+						rel->schema, rel->name),
+				 errdetail("Checking the blockers and erasing the data of "
+						   "a customer needs to see all of its rows."),
+				 errhint("Run it as a role that owns the relation or "
+						 "bypasses row-level security, and do not force "
+						 "row-level security on its owner.")));
+}
+
+/*
  * Errors out if row-level security hides rows of a mapped relation from
  * the caller, or from the owner the statements may run as (FORCE ROW LEVEL
  * SECURITY): a hidden blocker would not block, and a hidden row to erase
@@ -302,22 +327,20 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 void
 check_rows_visible(AnonymizeState *state)
 {
-	for (int i = 0; i < state->n_relations; i++)
-	{
-		const MappedRelation *rel = state->relations[i];
+	const Mapping *m = state->mapping;
 
-		if (check_enable_rls(rel->relid, InvalidOid, true) == RLS_ENABLED ||
-			(runs_as_owner(rel->owner) &&
-			 check_enable_rls(rel->relid, rel->owner, true) == RLS_ENABLED))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("row-level security hides rows of relation "
-							"\"%s.%s\" from anonymize",
-							rel->schema, rel->name),
-					 errdetail("Checking the blockers and erasing the data of "
-							   "a customer needs to see all of its rows."),
-					 errhint("Run it as a role that owns the relation or "
-							 "bypasses row-level security, and do not force "
-							 "row-level security on its owner.")));
+	for (int i = 0; i < state->n_relations; i++)
+		check_visible_to(state->relations[i], InvalidOid);
+	/* a statement on a scope reads its ancestors with the same rights */
+	for (int i = 1; i < m->n_scopes; i++)
+	{
+		const Scope *scope = &m->scopes[i];
+
+		if (!runs_as_owner(scope->relation.owner))
+			continue;
+		for (const Scope *up = scope; up->parent >= 0;
+			 up = &m->scopes[up->parent])
+			check_visible_to(&m->scopes[up->parent].relation,
+							 scope->relation.owner);
 	}
 }
