@@ -43,8 +43,9 @@ typedef struct Scope
 	int            parent;        /* index of the parent scope; -1 for 0 */
 	char          *parent_column; /* on the parent's relation */
 	Oid            parent_type;
-	char          *condition; /* on the row "t"; NULL for every row */
-	int            depth;     /* 0 for the customer */
+	char          *condition;    /* on the row "t"; NULL for every row */
+	int            depth;        /* 0 for the customer */
+	bool           link_changes; /* an ancestor's erasure sets a link */
 } Scope;
 
 /* Whom an erase rule applies to, as the company test decides. */

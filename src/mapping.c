@@ -429,7 +429,7 @@ link_scope(Mapping *m, int i)
 			ereport(
 				ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("scope \"%s\" is its own ancestor", scope->name),
+				 errmsg("scope \"%s\" is its own ancestor", up->name),
 				 errdetail("Scopes form a tree rooted at the scope "
 						   "customer."),
 				 errhint("Change its parent with anonymize.set_scope().")));
@@ -532,6 +532,45 @@ group_erased_columns(Mapping *m)
 	}
 }
 
+/* Whether the erasure of the scope sets the column (the customer's name). */
+static bool
+sets_column(const Mapping *m, const Scope *scope, const char *column)
+{
+	for (int i = 0; i < m->n_erased_scopes; i++)
+	{
+		const ErasedScope *erased = &m->erased_scopes[i];
+
+		if (erased->scope != scope)
+			continue;
+		if (erased->name_column != NULL &&
+			strcmp(erased->name_column, column) == 0)
+			return true;
+		for (int c = 0; c < erased->n_columns; c++)
+			if (strcmp(erased->columns[c]->name, column) == 0)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Marks the scopes linked to the customer through a column that an
+ * erasure of an ancestor sets: once that ran, they can no longer be found,
+ * so they are verified at once after their own statement (erasure.c).
+ */
+static void
+mark_changing_links(Mapping *m)
+{
+	for (int i = 1; i < m->n_scopes; i++)
+	{
+		Scope *scope = &m->scopes[i];
+
+		for (const Scope *cur = scope; cur->parent >= 0;
+			 cur = &m->scopes[cur->parent])
+			if (sets_column(m, &m->scopes[cur->parent], cur->parent_column))
+				scope->link_changes = true;
+	}
+}
+
 /*
  * Reads and resolves the whole mapping into the current memory context and
  * validates it (mapping_validate.c); with check_assignments, also every
@@ -561,6 +600,7 @@ load_mapping(bool check_assignments)
 	link_mapping(m);
 	validate_mapping(m, check_assignments);
 	group_erased_columns(m);
+	mark_changing_links(m);
 	order_operations(m);
 	check_cascades(m);
 	return m;

@@ -334,6 +334,19 @@ check_scope(Mapping *m, Scope *scope)
 	}
 	scope->parent_type =
 		check_link_column(parent->relation.relid, scope->parent_column);
+	if ((scope->key_type == UUIDOID && is_integer_type(scope->parent_type)) ||
+		(is_integer_type(scope->key_type) && scope->parent_type == UUIDOID))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key column \"%s\" (%s) of scope \"%s\" cannot match "
+						"column \"%s\" (%s) of scope \"%s\"",
+						scope->relation.key_column,
+						format_type_be(scope->key_type), scope->name,
+						scope->parent_column,
+						format_type_be(scope->parent_type), parent->name),
+				 errdetail("A uuid never equals an integer."),
+				 errhint("Name the column the key matches: the "
+						 "parent_column of anonymize.set_scope().")));
 }
 
 static const char *
