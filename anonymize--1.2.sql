@@ -637,6 +637,10 @@ BEGIN
 		'{rule_name,scope,columns,applies_to,replacements}',
 		ARRAY[rule_name IS NOT NULL, scope IS NOT NULL, columns IS NOT NULL,
 			  applies_to IS NOT NULL, replacements IS NOT NULL]);
+	IF pg_catalog.array_position(columns, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'columns of erase rule "%" must not be null', rule_name
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	IF pg_catalog.jsonb_typeof(replacements) OPERATOR(pg_catalog.<>) 'object' THEN
 		RAISE EXCEPTION 'replacements of erase rule "%" must be a JSON object', rule_name
 			USING ERRCODE = 'invalid_parameter_value',
@@ -745,7 +749,7 @@ $$;
 COMMENT ON FUNCTION anonymize.clear_mapping() IS
 'Removes the whole mapping: the customer relation, every scope and rule, the company test and the placeholder.';
 
-REVOKE EXECUTE ON FUNCTION anonymize.require_owner() FROM PUBLIC;
+/* require_owner() only refuses: callable by all, so a non-owner learns why. */
 REVOKE EXECUTE ON FUNCTION anonymize.require_arguments(text, text[], boolean[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.relation_names(regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.require_customer_relation() FROM PUBLIC;

@@ -249,6 +249,13 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 	MemoryContextSwitchTo(spi_cxt);
 }
 
+/* Names the scope (or the customer relation) whose relation is resolved. */
+static void
+resolve_error_context(void *arg)
+{
+	errcontext("%s", (const char *)arg);
+}
+
 /* Reads anonymize.scopes into m->scopes[1 ..]; parents are linked later. */
 static void
 read_scopes(Mapping *m, MemoryContext cxt)
@@ -261,11 +268,17 @@ read_scopes(Mapping *m, MemoryContext cxt)
 	m->n_scopes = n_rows + 1;
 	for (uint64 row = 0; row < n_rows; row++)
 	{
-		Scope *scope = &m->scopes[row + 1];
+		Scope               *scope = &m->scopes[row + 1];
+		ErrorContextCallback callback;
 
 		scope->name = result_text(row, 1);
+		callback.callback = resolve_error_context;
+		callback.arg = psprintf("anonymize scope \"%s\"", scope->name);
+		callback.previous = error_context_stack;
+		error_context_stack = &callback;
 		resolve_relation(&scope->relation, result_text(row, 2),
 						 result_text(row, 3), result_text(row, 4));
+		error_context_stack = callback.previous;
 		scope->parent_name = result_text(row, 5);
 		scope->parent_column = result_text(row, 6);
 		scope->condition = result_text(row, 7);

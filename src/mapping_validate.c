@@ -533,9 +533,59 @@ check_company_test(const Mapping *m)
  * scopes (types, default parent columns) and the erased columns (NOT
  * NULL).  The caller is connected to SPI.
  */
+/* The replacement of the email column, from an erase rule on customer. */
+static const char *
+email_replacement(const Mapping *m)
+{
+	for (int i = 0; i < m->n_rules; i++)
+		for (int c = 0; c < m->rules[i].n_columns; c++)
+			if (m->rules[i].kind == RULE_ERASE &&
+				m->rules[i].scope == &m->scopes[0] &&
+				strcmp(m->rules[i].columns[c].name, m->email.name) == 0 &&
+				m->rules[i].columns[c].replacement != NULL)
+				return m->rules[i].columns[c].replacement;
+	return NULL;
+}
+
+/*
+ * The name and email columns of the customer: the name gets the company
+ * name (text), the email NULL or the placeholder, unless replaced.
+ */
+static void
+check_customer_columns(const Mapping *m)
+{
+	Oid name_type = column_type(m->customer.relid, m->name.name);
+	Oid email_type = column_type(m->customer.relid, m->email.name);
+
+	if (!is_character_type(name_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("name column \"%s\" must be of a character type, "
+						"not %s",
+						m->name.name, format_type_be(name_type)),
+				 errdetail("A company keeps its company name there.")));
+	if (m->email.not_null && !is_character_type(email_type) &&
+		email_replacement(m) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("cannot erase NOT NULL email column \"%s\" of type %s",
+						m->email.name, format_type_be(email_type)),
+				 errdetail("Only character columns that are NOT NULL get "
+						   "the placeholder."),
+				 errhint("Give it a replacement in an erase rule on scope "
+						 "customer, such as {\"%s\": \"...\"}.",
+						 m->email.name)));
+}
+
 void
 validate_mapping(Mapping *m, bool check_assignments)
 {
+	ErrorContextCallback callback;
+	EntryCheck           check;
+
+	push_entry(&callback, &check,
+			   psprintf("anonymize customer relation \"%s.%s\"",
+						m->customer.schema, m->customer.name));
 	m->scopes[0].key_type =
 		check_key_column(m->customer.relid, m->customer.key_column);
 	if (strcmp(m->name.name, m->email.name) == 0)
@@ -545,6 +595,8 @@ validate_mapping(Mapping *m, bool check_assignments)
 						"column \"%s\"",
 						m->name.name),
 				 errhint("Map them with anonymize.set_customer_relation().")));
+	check_customer_columns(m);
+	pop_entry(&callback);
 	for (int i = 1; i < m->n_scopes; i++)
 	{
 		ErrorContextCallback callback;
