@@ -101,6 +101,13 @@ typedef struct ErasedScope
 	ErasedColumn **columns;
 	int            n_rules; /* its erase rules, for rows_updated */
 	const Rule   **rules;
+	/*
+	 * The erased scopes of one relation are erased in one UPDATE per row,
+	 * run for the first of them, which lists them all (itself first).
+	 */
+	int  leader; /* index of that first one */
+	int  n_members;
+	int *members;
 } ErasedScope;
 
 /* One step of an erasure, in the order they run. */
@@ -251,6 +258,8 @@ extern char *lock_scope_sql(const Mapping *m, const Scope *scope,
 extern char *purge_sql(const Mapping *m, const Rule *rule, bool many);
 extern char *verify_purge_sql(const Mapping *m, const Rule *rule, bool many);
 extern char *erase_sql(const Mapping *m, const ErasedScope *erased, bool many);
+extern char *erase_members_sql(const Mapping *m, const ErasedScope *leader,
+							   bool many);
 extern char *verify_erased_sql(const Mapping *m, const ErasedScope *erased,
 							   bool many);
 extern bool  is_verified_column(const ErasedColumn *column);

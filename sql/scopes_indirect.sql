@@ -458,9 +458,8 @@ SELECT tab, ref FROM pg_temp.crm_rows()
 SELECT c.ref, a.customer_kind, a.rows_deleted, a.rows_updated
   FROM anonymize.audit_log a JOIN crm.customers c ON c.id = a.customer_id
  ORDER BY c.ref;
--- One UPDATE per erasure on wallets.  A payment reached through two scopes
--- gets one UPDATE per scope, each setting the columns of its own rules
--- (one UPDATE for all scopes of a relation is not done yet).
+-- One UPDATE per erasure on wallets; each payment row updated once,
+-- although it is reached through two scopes.
 SELECT relation, count(*) FROM crm.statement_log GROUP BY relation;
 SELECT ref, count(*) AS updates FROM crm.row_updates GROUP BY ref ORDER BY ref;
 -- For the comparison with the request queue below.

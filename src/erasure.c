@@ -424,19 +424,48 @@ purge_rule(Batch *batch, int index, Datum ids)
 	count_rows(batch, index, true);
 }
 
-/* Rule 5 for one erased scope; counts the rows updated per customer. */
+/*
+ * Adds the rows updated per erased scope of one relation (the members of
+ * the leader) to each customer's counts, from the result of
+ * erase_members_sql().
+ */
+static void
+count_members_rows(Batch *batch, const ErasedScope *leader)
+{
+	int first = batch->statements->many ? 2 : 1;
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		CustomerErasure *customer = batch->statements->many
+										? row_customer(batch, row)
+										: batch->sorted[0];
+
+		for (int k = 0; k < leader->n_members; k++)
+			customer->rows_updated[leader->members[k]] +=
+				row_int64(row, first + k);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Rule 5 for the erased scopes of one relation, led by erased_scopes[index];
+ * counts the rows updated per scope and customer.
+ */
 static void
 erase_scope(Batch *batch, int index, Datum *values, const char *nulls)
 {
 	const ErasedScope *erased = &batch->state->mapping->erased_scopes[index];
-	int expected = batch->statements->many ? SPI_OK_SELECT : SPI_OK_UPDATE;
+	bool counted = batch->statements->many || erased->n_members > 1;
 
 	if (run_modifying(&erased->scope->relation,
 					  batch->statements->erase[index], values,
-					  nulls) != expected)
+					  nulls) != (counted ? SPI_OK_SELECT : SPI_OK_UPDATE))
 		elog(ERROR, "could not erase the rows of scope \"%s\"",
 			 erased->scope->name);
-	count_rows(batch, index, false);
+	if (erased->n_members > 1)
+		count_members_rows(batch, erased);
+	else
+		count_rows(batch, index, false);
 }
 
 /*
@@ -509,8 +538,11 @@ run_operations(Batch *batch, Datum *values, const char *nulls)
 		else
 		{
 			erase_scope(batch, op->index, values, nulls);
-			if (op->erased->scope->link_changes)
-				verify_erased_scope(batch, op->index, values, nulls);
+			for (int k = 0; k < op->erased->n_members; k++)
+				if (m->erased_scopes[op->erased->members[k]]
+						.scope->link_changes)
+					verify_erased_scope(batch, op->erased->members[k], values,
+										nulls);
 		}
 	}
 	pfree(only);

@@ -472,9 +472,13 @@ append_erased_value(StringInfo sql, const ErasedColumn *column)
 							   column->not_null ? PLACEHOLDER_PARAM : "NULL");
 }
 
-/* The erased value, or the old one where the rule does not apply. */
+/*
+ * The erased value, or the old one where the rule does not apply;
+ * is_company is the SQL of the customer's kind.
+ */
 static void
-append_new_value(StringInfo sql, const ErasedColumn *column, Root root)
+append_new_value(StringInfo sql, const ErasedColumn *column,
+				 const char *is_company)
 {
 	const char *quoted = quote_identifier(column->name);
 
@@ -483,7 +487,7 @@ append_new_value(StringInfo sql, const ErasedColumn *column, Root root)
 		append_erased_value(sql, column);
 		return;
 	}
-	appendStringInfo(sql, "CASE WHEN %s THEN ", root_is_company(root));
+	appendStringInfo(sql, "CASE WHEN %s THEN ", is_company);
 	if (column->applies_to == APPLIES_COMPANY)
 		append_erased_value(sql, column);
 	else
@@ -496,18 +500,47 @@ append_new_value(StringInfo sql, const ErasedColumn *column, Root root)
 	appendStringInfoString(sql, " END");
 }
 
-/*
- * The index of the same column from a rule for the other kind of customer
- * (one for companies, one for individuals), or -1.
- */
+/* The index of the scope's first entry of the column, or -1. */
 static int
-other_kind_column(const ErasedScope *erased, int i)
+find_column(const ErasedScope *erased, const char *name, int after)
 {
-	for (int j = 0; j < erased->n_columns; j++)
-		if (j != i &&
-			strcmp(erased->columns[j]->name, erased->columns[i]->name) == 0)
-			return j;
+	for (int i = after + 1; i < erased->n_columns; i++)
+		if (strcmp(erased->columns[i]->name, name) == 0)
+			return i;
 	return -1;
+}
+
+/*
+ * The new value of a column of the scope's rows: its rule's, or, with one
+ * rule for companies and one for individuals, each customer's.  False if no
+ * rule of the scope sets the column.
+ */
+static bool
+append_scope_value(StringInfo sql, const ErasedScope *erased, const char *name,
+				   const char *is_company)
+{
+	int                 i = find_column(erased, name, -1);
+	int                 j = i < 0 ? -1 : find_column(erased, name, i);
+	const ErasedColumn *company;
+
+	if (i < 0)
+		return false;
+	if (j < 0)
+	{
+		append_new_value(sql, erased->columns[i], is_company);
+		return true;
+	}
+	company = erased->columns[i]->applies_to == APPLIES_COMPANY
+				  ? erased->columns[i]
+				  : erased->columns[j];
+	appendStringInfo(sql, "CASE WHEN %s THEN ", is_company);
+	append_erased_value(sql, company);
+	appendStringInfoString(sql, " ELSE ");
+	append_erased_value(sql, company == erased->columns[i]
+								 ? erased->columns[j]
+								 : erased->columns[i]);
+	appendStringInfoString(sql, " END");
+	return true;
 }
 
 /* The erased name: NULL or the placeholder, as text. */
@@ -518,16 +551,17 @@ erased_name(const Mapping *m)
 }
 
 /*
- * Rule 5 for an erased scope: one UPDATE of its rows setting every column
- * of its erase rules ($2 the placeholder, $3 the company name, NULL for an
- * individual, $4 whether a company).  For many, one row (customer id, rows
- * updated) per customer.
+ * Rule 5 for an erased scope alone on its relation: one UPDATE of its rows
+ * setting every column of its erase rules ($2 the placeholder, $3 the
+ * company name, NULL for an individual, $4 whether a company).  For many,
+ * one row (customer id, rows updated) per customer.
  */
 char *
 erase_sql(const Mapping *m, const ErasedScope *erased, bool many)
 {
 	StringInfoData sql;
 	Root           root = root_of(many, true);
+	bool           first = true;
 
 	initStringInfo(&sql);
 	begin_counted(&sql, many);
@@ -539,32 +573,126 @@ erase_sql(const Mapping *m, const ErasedScope *erased, bool many)
 						 erased_name(m));
 	for (int i = 0; i < erased->n_columns; i++)
 	{
-		const ErasedColumn *column = erased->columns[i];
-		int                 j = other_kind_column(erased, i);
-		const ErasedColumn *other = j >= 0 ? erased->columns[j] : NULL;
+		const char *name = erased->columns[i]->name;
 
-		if (j >= 0 && j < i)
-			continue; /* set with the first one */
-		appendStringInfo(&sql, "%s%s = ", i > 0 ? ", " : "",
-						 quote_identifier(column->name));
-		if (other == NULL)
-			append_new_value(&sql, column, root);
-		else
-		{
-			/* one rule for companies, one for individuals */
-			const ErasedColumn *company =
-				column->applies_to == APPLIES_COMPANY ? column : other;
-
-			appendStringInfo(&sql, "CASE WHEN %s THEN ",
-							 root_is_company(root));
-			append_erased_value(&sql, company);
-			appendStringInfoString(&sql, " ELSE ");
-			append_erased_value(&sql, company == column ? other : column);
-			appendStringInfoString(&sql, " END");
-		}
+		if (find_column(erased, name, -1) < i)
+			continue; /* set with its first entry */
+		appendStringInfo(&sql, "%s%s = ", first ? "" : ", ",
+						 quote_identifier(name));
+		append_scope_value(&sql, erased, name, root_is_company(root));
+		first = false;
 	}
 	append_scope_join(&sql, m, erased->scope, root, " FROM ");
 	end_counted(&sql, many);
+	return sql.data;
+}
+
+/*
+ * The rows of the erased scopes of one relation, one per row: its ctid
+ * "tid", whether it belongs to each scope ("in1", "in2", ...) and, for
+ * many, one of its customers ("key") and its kind ("is_company").
+ */
+static void
+append_members_rows(StringInfo sql, const Mapping *m,
+					const ErasedScope *leader, bool many)
+{
+	Root root = root_of(many, true);
+
+	appendStringInfoString(sql, "(SELECT x.tid");
+	if (many)
+		appendStringInfoString(sql,
+							   ", (pg_catalog.array_agg(x.key))[1] AS key,"
+							   " pg_catalog.bool_or(x.is_company) AS "
+							   "is_company");
+	for (int k = 1; k <= leader->n_members; k++)
+		appendStringInfo(
+			sql,
+			", pg_catalog.bool_or(x.member OPERATOR(pg_catalog.=) "
+			"%d) AS in%d",
+			k, k);
+	appendStringInfoString(sql, " FROM (");
+	for (int k = 1; k <= leader->n_members; k++)
+	{
+		const ErasedScope *member = &m->erased_scopes[leader->members[k - 1]];
+
+		appendStringInfo(sql, "%sSELECT t.ctid AS tid, %d AS member",
+						 k > 1 ? " UNION ALL " : "", k);
+		if (many)
+			appendStringInfoString(sql, ", " C_KEY " AS key, " C_IS_COMPANY
+										" AS is_company");
+		appendStringInfoString(sql, " FROM ");
+		append_scope_rows(sql, m, member->scope, root, ", ");
+	}
+	appendStringInfoString(sql, ") x GROUP BY x.tid) m");
+}
+
+/*
+ * Rule 5 for the erased scopes of one relation (leader and the others of
+ * its members): one UPDATE per row, each column set as the first scope of
+ * the row that sets it says; parameters as for erase_sql().  One row of
+ * rows updated per scope, in the order of the members; for many, one such
+ * row per customer, after its id.
+ */
+char *
+erase_members_sql(const Mapping *m, const ErasedScope *leader, bool many)
+{
+	StringInfoData sql;
+	const char    *is_company = many ? "m.is_company" : "$4";
+	bool           first = true;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "WITH u AS (UPDATE %s t SET ",
+					 qualified(&leader->scope->relation));
+	for (int k = 0; k < leader->n_members; k++)
+	{
+		const ErasedScope *member = &m->erased_scopes[leader->members[k]];
+
+		for (int i = 0; i < member->n_columns; i++)
+		{
+			const char *name = member->columns[i]->name;
+			bool        set_before = find_column(member, name, -1) < i;
+
+			/* set with its first entry in the first member that sets it */
+			for (int e = 0; e < k && !set_before; e++)
+				set_before = find_column(&m->erased_scopes[leader->members[e]],
+										 name, -1) >= 0;
+			if (set_before)
+				continue;
+			appendStringInfo(&sql, "%s%s = CASE", first ? "" : ", ",
+							 quote_identifier(name));
+			for (int e = k; e < leader->n_members; e++)
+			{
+				StringInfoData value;
+
+				initStringInfo(&value);
+				if (!append_scope_value(&value,
+										&m->erased_scopes[leader->members[e]],
+										name, is_company))
+					continue;
+				appendStringInfo(&sql, " WHEN m.in%d THEN %s", e + 1,
+								 value.data);
+			}
+			appendStringInfo(&sql, " ELSE t.%s END", quote_identifier(name));
+			first = false;
+		}
+	}
+	appendStringInfoString(&sql, " FROM ");
+	append_members_rows(&sql, m, leader, many);
+	appendStringInfoString(
+		&sql, " WHERE t.ctid OPERATOR(pg_catalog.=) m.tid RETURNING");
+	if (many)
+		appendStringInfoString(&sql, " m.key,");
+	for (int k = 1; k <= leader->n_members; k++)
+		appendStringInfo(&sql, "%s m.in%d", k > 1 ? "," : "", k);
+	appendStringInfoString(&sql, ") SELECT ");
+	if (many)
+		appendStringInfoString(&sql, "u.key, ");
+	for (int k = 1; k <= leader->n_members; k++)
+		appendStringInfo(&sql, "%spg_catalog.count(*) FILTER (WHERE u.in%d)",
+						 k > 1 ? ", " : "", k);
+	appendStringInfoString(&sql, " FROM u");
+	if (many)
+		appendStringInfoString(&sql, " GROUP BY u.key");
 	return sql.data;
 }
 

@@ -92,10 +92,32 @@ references(const References *refs, Oid from, Oid to)
 	return false;
 }
 
-static const Scope *
-operation_scope(const Operation *op)
+/* The scopes an operation changes: its rule's, or its erased scopes'. */
+static int
+operation_scopes(const Mapping *m, const Operation *op, const Scope **scopes)
 {
-	return op->purge ? op->rule->scope : op->erased->scope;
+	if (op->purge)
+	{
+		scopes[0] = op->rule->scope;
+		return 1;
+	}
+	for (int i = 0; i < op->erased->n_members; i++)
+		scopes[i] = m->erased_scopes[op->erased->members[i]].scope;
+	return op->erased->n_members;
+}
+
+/* Whether scope a must be changed before scope b (see runs_before). */
+static bool
+scope_runs_before(const Mapping *m, const References *refs,
+				  const Scope *scope_a, bool purge_a, const Scope *scope_b,
+				  bool purge_b)
+{
+	if (is_descendant(m, scope_a, scope_b))
+		return true;
+	if (scope_a == scope_b)
+		return !purge_a && purge_b;
+	return purge_a && purge_b &&
+		   references(refs, scope_a->relation.relid, scope_b->relation.relid);
 }
 
 /*
@@ -108,15 +130,19 @@ static bool
 runs_before(const Mapping *m, const References *refs, const Operation *a,
 			const Operation *b)
 {
-	const Scope *scope_a = operation_scope(a);
-	const Scope *scope_b = operation_scope(b);
+	const Scope **scopes_a = palloc(sizeof(Scope *) * Max(m->n_scopes, 1));
+	const Scope **scopes_b = palloc(sizeof(Scope *) * Max(m->n_scopes, 1));
+	int           n_a = operation_scopes(m, a, scopes_a);
+	int           n_b = operation_scopes(m, b, scopes_b);
+	bool          before = false;
 
-	if (is_descendant(m, scope_a, scope_b))
-		return true;
-	if (scope_a == scope_b)
-		return !a->purge && b->purge;
-	return a->purge && b->purge &&
-		   references(refs, scope_a->relation.relid, scope_b->relation.relid);
+	for (int i = 0; i < n_a && !before; i++)
+		for (int j = 0; j < n_b && !before; j++)
+			before = scope_runs_before(m, refs, scopes_a[i], a->purge,
+									   scopes_b[j], b->purge);
+	pfree(scopes_a);
+	pfree(scopes_b);
+	return before;
 }
 
 /* Scopes nearer the customer first, then by name: the order of locking. */
@@ -159,17 +185,24 @@ add_locked_ancestors(Mapping *m, const Scope *scope)
 void
 order_operations(Mapping *m)
 {
-	int        n = m->n_purge_rules + m->n_erased_scopes;
-	Operation *ops = palloc0(sizeof(Operation) * Max(n, 1));
-	int       *level = palloc0(sizeof(int) * Max(n, 1));
+	int        n = m->n_purge_rules;
+	Operation *ops;
+	int       *level;
 	int        max_level = 0;
 	int        k = 0;
 	int        p = 0;
-	bool      *before = palloc0(sizeof(bool) * Max(n * n, 1));
+	bool      *before;
 	References refs = {0, palloc(sizeof(Oid)), palloc(sizeof(Oid))};
 
+	/* one operation per relation of erased scopes, for its leader */
 	for (int i = 0; i < m->n_erased_scopes; i++)
-		ops[k++] = (Operation){false, NULL, &m->erased_scopes[i], i};
+		n += (m->erased_scopes[i].leader == i);
+	ops = palloc0(sizeof(Operation) * Max(n, 1));
+	level = palloc0(sizeof(int) * Max(n, 1));
+	before = palloc0(sizeof(bool) * Max(n * n, 1));
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		if (m->erased_scopes[i].leader == i)
+			ops[k++] = (Operation){false, NULL, &m->erased_scopes[i], i};
 	for (int i = 0; i < m->n_purge_rules; i++)
 		ops[k++] = (Operation){true, m->purge_rules[i], NULL, i};
 
@@ -197,11 +230,14 @@ order_operations(Mapping *m)
 	m->locked_scopes = palloc(sizeof(Scope *) * Max(m->n_scopes, 1));
 	for (int i = 0; i < m->n_blocker_rules; i++)
 		add_locked_ancestors(m, m->blocker_rules[i]->scope);
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		add_locked_ancestors(m, m->erased_scopes[i].scope);
 	for (int i = 0; i < n; i++)
 	{
 		Operation *op = &m->operations[i];
 
-		add_locked_ancestors(m, operation_scope(op));
+		if (op->purge)
+			add_locked_ancestors(m, op->rule->scope);
 		if (op->purge)
 		{
 			m->purge_rules[p] = op->rule;

@@ -545,6 +545,34 @@ group_erased_columns(Mapping *m)
 	}
 }
 
+/*
+ * Groups the erased scopes by relation (the customer's own scope alone):
+ * the first of each relation leads, and its UPDATE erases them all.
+ */
+static void
+group_by_relation(Mapping *m)
+{
+	for (int i = 0; i < m->n_erased_scopes; i++)
+	{
+		ErasedScope *erased = &m->erased_scopes[i];
+		int          leader = i;
+
+		for (int j = 0; j < i && erased->scope != &m->scopes[0]; j++)
+			if (m->erased_scopes[j].scope != &m->scopes[0] &&
+				m->erased_scopes[j].scope->relation.relid ==
+					erased->scope->relation.relid)
+			{
+				leader = j;
+				break;
+			}
+		erased->leader = leader;
+		if (leader == i)
+			erased->members = palloc(sizeof(int) * Max(m->n_erased_scopes, 1));
+		m->erased_scopes[leader]
+			.members[m->erased_scopes[leader].n_members++] = i;
+	}
+}
+
 /* Whether the erasure of the scope sets the column (the customer's name). */
 static bool
 sets_column(const Mapping *m, const Scope *scope, const char *column)
@@ -613,6 +641,7 @@ load_mapping(bool check_assignments)
 	link_mapping(m);
 	validate_mapping(m, check_assignments);
 	group_erased_columns(m);
+	group_by_relation(m);
 	mark_changing_links(m);
 	order_operations(m);
 	check_cascades(m);

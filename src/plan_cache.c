@@ -287,7 +287,11 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 			plans->lock_erased[i] = prepare_kept(
 				lock_scope_sql(m, erased->scope, "NO KEY UPDATE", many, true),
 				1, &key);
-		plans->erase[i] = prepare_kept(erase_sql(m, erased, many), 4, erase);
+		if (erased->leader == i)
+			plans->erase[i] = prepare_kept(
+				erased->n_members > 1 ? erase_members_sql(m, erased, many)
+									  : erase_sql(m, erased, many),
+				4, erase);
 		plans->verify_erased[i] =
 			prepare_kept(verify_erased_sql(m, erased, many), 4, erase);
 	}
