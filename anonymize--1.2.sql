@@ -445,6 +445,19 @@ $$;
 COMMENT ON FUNCTION anonymize.require_arguments(text, text[], boolean[]) IS
 'Raises an error naming the first argument of a mapping function that is null.';
 
+/* Without a customer relation, the error of anonymize.check_mapping(). */
+CREATE FUNCTION anonymize.require_customer_relation() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+	IF NOT EXISTS (SELECT FROM anonymize.customer_relation) THEN
+		PERFORM anonymize.check_mapping();
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anonymize.require_customer_relation() IS
+'Raises the error of anonymize.check_mapping() (55000, with a hint how to start) while no customer relation is mapped.';
+
 /* "schema", "name" of a relation. */
 CREATE FUNCTION anonymize.relation_names(relation regclass, OUT relation_schema name, OUT relation_name name)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
@@ -528,6 +541,7 @@ BEGIN
 	PERFORM anonymize.require_owner();
 	PERFORM anonymize.require_arguments('drop_scope', '{scope_name}',
 										ARRAY[scope_name IS NOT NULL]);
+	PERFORM anonymize.require_customer_relation();
 	IF scope_name OPERATOR(pg_catalog.=) 'customer' THEN
 		RAISE EXCEPTION 'cannot drop scope "customer"'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -587,7 +601,7 @@ BEGIN
 	SELECT r.kind INTO old_kind FROM anonymize.rules r
 	 WHERE r.rule_name OPERATOR(pg_catalog.=) rule.rule_name FOR UPDATE;
 	IF old_kind OPERATOR(pg_catalog.<>) rule.kind THEN
-		RAISE EXCEPTION 'rule "%" is a % rule, not a % rule', rule.rule_name, old_kind, rule.kind
+		RAISE EXCEPTION 'rule "%" is of kind %, not %', rule.rule_name, old_kind, rule.kind
 			USING ERRCODE = 'duplicate_object',
 				  HINT = 'Rule names are unique across all kinds: drop it first with anonymize.drop_rule(), or choose another name.';
 	END IF;
@@ -623,6 +637,15 @@ BEGIN
 		'{rule_name,scope,columns,applies_to,replacements}',
 		ARRAY[rule_name IS NOT NULL, scope IS NOT NULL, columns IS NOT NULL,
 			  applies_to IS NOT NULL, replacements IS NOT NULL]);
+	IF pg_catalog.array_position(columns, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'columns of erase rule "%" must not be null', rule_name
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF pg_catalog.jsonb_typeof(replacements) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'replacements of erase rule "%" must be a JSON object', rule_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Map each column to an SQL expression, such as {"updated_at": "pg_catalog.now()"}.';
+	END IF;
 	IF applies_to OPERATOR(pg_catalog.<>) ALL ('{everyone,individual,company}') THEN
 		RAISE EXCEPTION 'invalid value for applies_to: "%"', applies_to
 			USING ERRCODE = 'invalid_parameter_value',
@@ -677,6 +700,7 @@ BEGIN
 	PERFORM anonymize.require_owner();
 	PERFORM anonymize.require_arguments('drop_rule', '{rule_name}',
 										ARRAY[rule_name IS NOT NULL]);
+	PERFORM anonymize.require_customer_relation();
 	DELETE FROM anonymize.rules r WHERE r.rule_name OPERATOR(pg_catalog.=) drop_rule.rule_name
 	RETURNING r.kind INTO dropped_kind;
 	IF dropped_kind IS NULL THEN
@@ -725,9 +749,10 @@ $$;
 COMMENT ON FUNCTION anonymize.clear_mapping() IS
 'Removes the whole mapping: the customer relation, every scope and rule, the company test and the placeholder.';
 
-REVOKE EXECUTE ON FUNCTION anonymize.require_owner() FROM PUBLIC;
+/* require_owner() only refuses: callable by all, so a non-owner learns why. */
 REVOKE EXECUTE ON FUNCTION anonymize.require_arguments(text, text[], boolean[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.relation_names(regclass) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION anonymize.require_customer_relation() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_scope(text, regclass, name, text, name, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.drop_scope(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_company_test(text, text, text) FROM PUBLIC;

@@ -43,8 +43,9 @@ typedef struct Scope
 	int            parent;        /* index of the parent scope; -1 for 0 */
 	char          *parent_column; /* on the parent's relation */
 	Oid            parent_type;
-	char          *condition; /* on the row "t"; NULL for every row */
-	int            depth;     /* 0 for the customer */
+	char          *condition;    /* on the row "t"; NULL for every row */
+	int            depth;        /* 0 for the customer */
+	bool           link_changes; /* an ancestor's erasure sets a link */
 } Scope;
 
 /* Whom an erase rule applies to, as the company test decides. */
@@ -327,7 +328,7 @@ extern void erase_customers(AnonymizeState *state, StatementMode mode,
 extern void append_rows_deleted(StringInfo json, const Mapping *m,
 								const int64 *counts);
 extern void append_rows_updated(StringInfo json, const Mapping *m,
-								const int64 *counts);
+								const int64 *counts, bool is_company);
 
 /* verify.c */
 extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);

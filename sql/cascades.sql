@@ -4,8 +4,8 @@
 -- (cascaded rows need not belong to the customer), ON UPDATE ones on an
 -- erased column.  Before 1.2, purging an 'initialized' subscription deleted
 -- the paid invoice billed for it.  Such a mapping is refused when a purge
--- rule is set, and checked again whenever the plans are built, since the
--- schema can change later.  With RESTRICT or NO ACTION, referencing rows
+-- rule is set (on a scope at any depth), and checked again whenever the
+-- plans are built, since the schema can change later.  With RESTRICT or NO ACTION, referencing rows
 -- that are purged too go first.
 --
 \ir sql/include/fresh_billing.sql
@@ -27,8 +27,8 @@ SELECT count(*) AS acme_invoices FROM billing.invoices WHERE customer_id = :'acm
 
 -- Setting the rule again is refused too, and so is any purge of the
 -- relation; SET NULL and SET DEFAULT change rows just the same.
-SELECT anonymize.set_purge_rule('initialized_subscriptions', 'billing.subscriptions',
-	'customer_id', $$state = 'initialized'$$);
+SELECT anonymize.set_purge_rule('initialized_subscriptions', 'subscriptions',
+	$$state = 'initialized'$$);
 ALTER TABLE billing.invoices DROP CONSTRAINT invoices_subscription_fkey,
 	ADD CONSTRAINT invoices_subscription_fkey
 	FOREIGN KEY (subscription_id) REFERENCES billing.subscriptions
@@ -61,7 +61,9 @@ SELECT customer_id, id FROM billing.sent_emails WHERE customer_id = :'jean';
 INSERT INTO billing.email_attachments (customer_id, email_id)
 SELECT :'maria', id FROM billing.sent_emails WHERE customer_id = :'jean';
 SELECT * FROM anonymize.anonymize_customer(:'jean');
-SELECT anonymize.set_purge_rule('zz_attachments', 'billing.email_attachments',
+-- (every change of the mapping validates all of it: even the scope of the
+-- attachments is refused while the purge of the emails would cascade)
+SELECT anonymize.set_scope('email_attachments', 'billing.email_attachments',
 	'customer_id');
 
 -- NO ACTION: the rule is accepted.  Another customer's attachment of
@@ -71,8 +73,9 @@ SELECT anonymize.set_purge_rule('zz_attachments', 'billing.email_attachments',
 ALTER TABLE billing.email_attachments
 	DROP CONSTRAINT email_attachments_email_id_fkey,
 	ADD FOREIGN KEY (email_id) REFERENCES billing.sent_emails;
-SELECT anonymize.set_purge_rule('zz_attachments', 'billing.email_attachments',
+SELECT anonymize.set_scope('email_attachments', 'billing.email_attachments',
 	'customer_id');
+SELECT anonymize.set_purge_rule('zz_attachments', 'email_attachments');
 SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'jean'));
 SELECT count(*) AS attachments FROM billing.email_attachments;
 DELETE FROM billing.email_attachments WHERE customer_id = :'maria';
@@ -96,9 +99,10 @@ CREATE TABLE billing.events (customer_id uuid NOT NULL, kind text NOT NULL,
 CREATE TABLE billing.events_login PARTITION OF billing.events FOR VALUES IN ('login');
 CREATE TABLE billing.event_receipts (kind text NOT NULL, event_id bigint NOT NULL,
 	FOREIGN KEY (kind, event_id) REFERENCES billing.events ON DELETE CASCADE);
-SELECT anonymize.set_purge_rule('login_events', 'billing.events_login',
-	'customer_id');
-SELECT anonymize.set_purge_rule('events', 'billing.events', 'customer_id');
+SELECT anonymize.set_scope('login_events', 'billing.events_login', 'customer_id');
+SELECT anonymize.set_purge_rule('login_events', 'login_events');
+SELECT anonymize.set_scope('events', 'billing.events', 'customer_id');
+SELECT anonymize.set_purge_rule('events', 'events');
 -- So is a foreign key that references an inheritance child of a purged
 -- relation: the purge's DELETE reaches the child's rows too.
 CREATE TABLE billing.sent_emails_archive () INHERITS (billing.sent_emails);
@@ -107,4 +111,17 @@ CREATE TABLE billing.archive_attachments (
 	email_id bigint REFERENCES billing.sent_emails_archive ON DELETE CASCADE);
 SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'acme'));
 DROP TABLE billing.archive_attachments, billing.sent_emails_archive;
-SELECT rule_name FROM anonymize.purge_rules WHERE enabled ORDER BY rule_name;
+-- And a purge on a scope of a scope: the links of an email, reached
+-- through the email they belong to, not through a customer column.
+CREATE TABLE billing.email_links (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	email_id bigint NOT NULL REFERENCES billing.sent_emails);
+CREATE TABLE billing.link_clicks (
+	link_id bigint REFERENCES billing.email_links ON DELETE CASCADE);
+SELECT anonymize.set_scope('email_links', 'billing.email_links', 'email_id',
+	parent => 'sent_emails');
+SELECT anonymize.set_purge_rule('email_links', 'email_links');
+SELECT count(*) AS email_links_rules FROM anonymize.rules WHERE scope = 'email_links';
+SELECT anonymize.drop_scope('email_links');
+DROP TABLE billing.link_clicks, billing.email_links;
+SELECT rule_name, scope FROM anonymize.rules WHERE kind = 'purge' ORDER BY rule_name;

@@ -14,6 +14,7 @@ DROP VIEW rows_per_customer;
 -- Nothing recorded yet: it drops.
 DROP EXTENSION anonymize;
 CREATE EXTENSION anonymize;
+\ir sql/include/billing_mapping.sql
 
 -- A pending request alone is kept.
 SELECT anonymize.request(:'maria', 'TICKET-1') > 0 AS requested;
@@ -55,6 +56,7 @@ RESET anonymize.allow_drop_with_data;
 CREATE ROLE regress_dba SUPERUSER;
 SET ROLE regress_dba;
 CREATE EXTENSION anonymize;
+\ir sql/include/billing_mapping.sql
 SELECT anonymized FROM anonymize.anonymize_customer(:'acme');
 RESET ROLE;
 SELECT pg_temp.sqlstate('DROP OWNED BY regress_dba');

@@ -26,8 +26,9 @@ END
 $$;
 CREATE TRIGGER keep_history AFTER UPDATE ON billing.customers
 	FOR EACH ROW EXECUTE FUNCTION billing.keep_history();
-SELECT anonymize.set_purge_rule('customer_history', 'billing.customer_history',
+SELECT anonymize.set_scope('customer_history', 'billing.customer_history',
 	'customer_id');
+SELECT anonymize.set_purge_rule('customer_history', 'customer_history');
 
 -- 2. A DELETE trigger archives deleted sent emails into an archive table
 -- that is purged too, by a rule that runs before sent_emails: the archived
@@ -44,8 +45,9 @@ END
 $$;
 CREATE TRIGGER archive_email AFTER DELETE ON billing.sent_emails
 	FOR EACH ROW EXECUTE FUNCTION billing.archive_email();
-SELECT anonymize.set_purge_rule('archived_emails', 'billing.archived_emails',
+SELECT anonymize.set_scope('archived_emails', 'billing.archived_emails',
 	'customer_id');
+SELECT anonymize.set_purge_rule('archived_emails', 'archived_emails');
 
 SELECT * FROM anonymize.anonymize_customer(:'acme');
 SELECT count(*) AS history_left FROM billing.customer_history;
@@ -104,6 +106,7 @@ $$;
 CREATE TRIGGER skip_update BEFORE UPDATE ON billing.billing_addresses
 	FOR EACH ROW EXECUTE FUNCTION billing.skip_update();
 SELECT * FROM anonymize.anonymize_customer(:'jean');
+SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'jean'));
 DROP TRIGGER skip_update ON billing.billing_addresses;
 
 -- 5. A company's name must become its company name: a trigger that keeps
@@ -124,9 +127,11 @@ CREATE TRIGGER keep_name BEFORE UPDATE ON billing.customers
 SELECT * FROM anonymize.anonymize_customer('eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee');
 DROP TRIGGER keep_name ON billing.customers;
 
--- 6. Several address rows, one of a company: the rewrite and the
--- verification decide per row.  A trigger that keeps the home address is
--- refused, and so is one that makes the home row a company's.
+-- 6. Several rows in an erased scope: the rewrite and the verification
+-- cover each row.  (Since 1.2 the company test decides once per customer,
+-- before the rewrite, on the one row of its scope: a customer with two
+-- billing addresses, one of a company, is refused with an error and
+-- nothing changes.)
 ALTER TABLE billing.billing_addresses DROP CONSTRAINT billing_addresses_pkey;
 INSERT INTO billing.customers (id, name, email) VALUES
 	('ffffffff-ffff-ffff-ffff-ffffffffffff', 'Fanny Fournier', 'fanny@example.fr');
@@ -134,6 +139,23 @@ INSERT INTO billing.billing_addresses (customer_id, company, first_name,
 		address_line1, city, country) VALUES
 	('ffffffff-ffff-ffff-ffff-ffffffffffff', NULL, 'Fanny', '3 rue Haute', 'Lyon', 'FR'),
 	('ffffffff-ffff-ffff-ffff-ffffffffffff', 'Fournier SARL', 'Fanny', '9 quai Bas', 'Lyon', 'FR');
+SELECT pg_temp.sqlstate(
+	$$SELECT anonymize.anonymize_customer('ffffffff-ffff-ffff-ffff-ffffffffffff')$$);
+DELETE FROM billing.billing_addresses
+ WHERE customer_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff' AND company IS NOT NULL;
+-- Fanny, an individual, has two delivery addresses, whose street an erase
+-- rule erases for individuals.
+CREATE TABLE billing.delivery_addresses (
+	customer_id uuid NOT NULL REFERENCES billing.customers,
+	address_line1 text, city text, country text);
+INSERT INTO billing.delivery_addresses VALUES
+	('ffffffff-ffff-ffff-ffff-ffffffffffff', '5 rue Basse', 'Lyon', 'FR'),
+	('ffffffff-ffff-ffff-ffff-ffffffffffff', '7 place Neuve', 'Lyon', 'FR');
+SELECT anonymize.set_scope('delivery_addresses', 'billing.delivery_addresses',
+	'customer_id');
+SELECT anonymize.set_erase_rule('delivery_street', 'delivery_addresses',
+	'{address_line1,city}', 'individual');
+-- A trigger that keeps the street of one of them is refused.
 CREATE FUNCTION billing.keep_street() RETURNS trigger LANGUAGE plpgsql AS
 $$
 BEGIN
@@ -141,10 +163,14 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-CREATE TRIGGER keep_street BEFORE UPDATE ON billing.billing_addresses
-	FOR EACH ROW EXECUTE FUNCTION billing.keep_street();
+CREATE TRIGGER keep_street BEFORE UPDATE ON billing.delivery_addresses
+	FOR EACH ROW WHEN (OLD.address_line1 = '7 place Neuve')
+	EXECUTE FUNCTION billing.keep_street();
 SELECT * FROM anonymize.anonymize_customer('ffffffff-ffff-ffff-ffff-ffffffffffff');
-DROP TRIGGER keep_street ON billing.billing_addresses;
+DROP TRIGGER keep_street ON billing.delivery_addresses;
+-- A trigger that turns the home address into a company's during the
+-- rewrite changes nothing to the decision, taken before: the street of an
+-- individual must go, and keeping it is refused.
 CREATE FUNCTION billing.make_company() RETURNS trigger LANGUAGE plpgsql AS
 $$
 BEGIN
@@ -160,7 +186,8 @@ DROP TRIGGER make_company ON billing.billing_addresses;
 SELECT anonymized, customer_kind
   FROM anonymize.anonymize_customer('ffffffff-ffff-ffff-ffff-ffffffffffff');
 SELECT company, first_name, address_line1, city, country FROM billing.billing_addresses
- WHERE customer_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff' ORDER BY company;
+ WHERE customer_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+SELECT address_line1, city, country FROM billing.delivery_addresses ORDER BY 1;
 
 -- Without the triggers, jean and erik are anonymized.
 SELECT anonymized, customer_kind FROM anonymize.anonymize_customer(:'jean');

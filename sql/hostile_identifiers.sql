@@ -1,10 +1,12 @@
 --
--- hostile_identifiers: a mapping whose schema, tables, columns, rule names,
--- reasons and placeholder hold spaces, double and single quotes, upper case,
--- semicolons, comment markers, "$1" and "%s".  Everything the extension
--- builds from them must quote them: anonymization works on those tables and
--- nothing else executes (a table named like an injected DROP TABLE drops
--- nothing).  Self-contained: builds its own fixture, cleans up at the end.
+-- hostile_identifiers: a mapping whose schema, tables, columns, scope and
+-- rule names, reasons, conditions, replacements and placeholder hold spaces,
+-- double and single quotes, upper case, semicolons, comment markers, "$1"
+-- and "%s".  Everything the extension builds from them must quote them:
+-- anonymization works on those tables and nothing else executes (a table
+-- named like an injected DROP TABLE drops nothing), and an expression that
+-- tries to break out of its parentheses is refused.  Self-contained: builds
+-- its own fixture, cleans up at the end.
 --
 \set ECHO none
 SET client_min_messages = warning;
@@ -68,62 +70,79 @@ CREATE TABLE "Bill ing;"."Ledger" (
 	"Amo""unt"		numeric NOT NULL
 );
 
--- Map it; the arguments are the names themselves, not quoted SQL.
+-- Map it; the arguments are the names themselves, not quoted SQL.  Scope
+-- and rule names are hostile too.  CREATE EXTENSION installed no mapping:
+-- these are its only entries.
+SELECT (SELECT count(*) FROM anonymize.customer_relation) AS customer_relations,
+	   (SELECT count(*) FROM anonymize.scopes) AS scopes,
+	   (SELECT count(*) FROM anonymize.rules) AS rules;
 SELECT anonymize.set_customer_relation('"Bill ing;"."Cust""omers"', 'I"d',
 	'Na;me', 'E mail');
-SELECT anonymize.set_billing_address('"Bill ing;"."x; DROP TABLE billing.invoices; --"',
-	'Cust''omer', 'COMPANY', 'First Name', 'last"name', 'Phone; --',
-	ARRAY['Line $1', 'City)', 'Zip'' OR ''1''=''1']::name[], 'Coun try');
-SELECT rule_name, anonymize.drop_rule(rule_name) IS NULL AS dropped
-  FROM (SELECT rule_name FROM anonymize.purge_rules
-		UNION ALL SELECT rule_name FROM anonymize.blocker_rules
-		UNION ALL SELECT rule_name FROM anonymize.balance_rules) r
- ORDER BY 1;
+SELECT anonymize.set_scope($$address "a"; DROP TABLE billing.invoices; --$$,
+	'"Bill ing;"."x; DROP TABLE billing.invoices; --"', 'Cust''omer');
+-- The company test on the address rows with a non-blank company: an
+-- individual may have several address rows, a company one such row.
+SELECT anonymize.set_scope($$company 'c' %s$$,
+	'"Bill ing;"."x; DROP TABLE billing.invoices; --"', 'Cust''omer',
+	condition => $$"COMPANY" ~ '[^[:space:]]' -- a comment$$);
+SELECT anonymize.set_company_test($$company 'c' %s$$, 'true', '"COMPANY"');
+SELECT anonymize.set_erase_rule($$contact "c"; --$$,
+	$$address "a"; DROP TABLE billing.invoices; --$$,
+	ARRAY['First Name', 'last"name', 'Phone; --']::name[]);
+SELECT anonymize.set_erase_rule('street %s $1',
+	$$address "a"; DROP TABLE billing.invoices; --$$,
+	ARRAY['Line $1', 'City)', 'Zip'' OR ''1''=''1']::name[], 'individual');
+SELECT anonymize.set_scope($$mails "m"; --$$, '"Bill ing;"."Sent E-Mails"',
+	'Cust omer ID');
 SELECT anonymize.set_purge_rule($$mails "all"; DROP TABLE billing.invoices; --$$,
-	'"Bill ing;"."Sent E-Mails"', 'Cust omer ID');
-SELECT anonymize.set_purge_rule($$mails 'some' \n %s$$,
-	'"Bill ing;"."Sent E-Mails"', 'Cust omer ID',
+	$$mails "m"; --$$);
+SELECT anonymize.set_purge_rule($$mails 'some' \n %s$$, $$mails "m"; --$$,
 	$$"Sub;ject" IS DISTINCT FROM 'keep; DROP TABLE billing.invoices; --' -- a comment$$);
-SELECT anonymize.set_blocker_rule($$open "orders"$$, '"Bill ing;"."Or""ders"',
-	'Cust omer ID', $$"St;ate" = 'open'$$, $$100% "open"; DROP TABLE billing.invoices; --$$);
-SELECT anonymize.set_balance_rule('Ledger %s%s%n', '"Bill ing;"."Ledger"',
-	'Cust omer ID', $$"Amo""unt" * 1$$, $$balance 'due' %d$$);
+SELECT anonymize.set_scope($$orders "o"$$, '"Bill ing;"."Or""ders"', 'Cust omer ID');
+SELECT anonymize.set_blocker_rule($$open "orders"$$, $$orders "o"$$,
+	$$"St;ate" = 'open'$$, $$100% "open"; DROP TABLE billing.invoices; --$$);
+SELECT anonymize.set_scope('Ledger %n', '"Bill ing;"."Ledger"', 'Cust omer ID');
+SELECT anonymize.set_balance_rule('Ledger %s%s%n', 'Ledger %n',
+	$$"Amo""unt" * 1$$, $$balance 'due' %d$$);
 SELECT anonymize.set_placeholder($$'); DROP TABLE billing.invoices; --$$);
 
 -- What the mapping holds now: names as given, unquoted.
-SELECT customer_schema, customer_table, key_column, name_column, email_column,
-	   address_schema, address_table, address_key_column, company_column,
-	   first_name_column, last_name_column, phone_column, address_columns,
-	   country_column, placeholder
-  FROM anonymize.customer_mapping;
-SELECT rule_name, relation_schema, relation_name, key_column, condition
-  FROM anonymize.purge_rules WHERE enabled ORDER BY 1;
-SELECT rule_name, relation_schema, relation_name, key_column, condition, reason
-  FROM anonymize.blocker_rules WHERE enabled ORDER BY 1;
-SELECT rule_name, relation_schema, relation_name, key_column,
-	   amount_expression, reason
-  FROM anonymize.balance_rules WHERE enabled ORDER BY 1;
+SELECT * FROM anonymize.customer_relation;
+SELECT * FROM anonymize.scopes ORDER BY 1;
+SELECT * FROM anonymize.rules ORDER BY 1;
 
--- Conditions that try to break out of their parentheses are refused, and
--- refusing them runs nothing.
-SELECT anonymize.set_purge_rule('evil', '"Bill ing;"."Sent E-Mails"', 'Cust omer ID',
+-- Conditions, amounts and replacements that try to break out of their
+-- parentheses are refused, and refusing them runs nothing.
+SELECT anonymize.set_purge_rule('evil', $$mails "m"; --$$,
 	$$true; DROP TABLE billing.invoices$$);
-SELECT anonymize.set_purge_rule('evil', '"Bill ing;"."Sent E-Mails"', 'Cust omer ID',
+SELECT anonymize.set_purge_rule('evil', $$mails "m"; --$$,
 	$$true) OR (true$$);
-SELECT anonymize.set_purge_rule('evil', '"Bill ing;"."Sent E-Mails"', 'Cust omer ID',
+SELECT anonymize.set_purge_rule('evil', $$mails "m"; --$$,
 	$$true)); DROP TABLE billing.invoices; --$$);
-SELECT anonymize.set_purge_rule('evil', '"Bill ing;"."Sent E-Mails"', 'Cust omer ID',
+SELECT anonymize.set_purge_rule('evil', $$mails "m"; --$$,
 	$$true /* $$);
-SELECT anonymize.set_blocker_rule('evil', '"Bill ing;"."Or""ders"', 'Cust omer ID',
+SELECT anonymize.set_blocker_rule('evil', $$orders "o"$$,
 	$$true UNION SELECT true$$, 'evil');
-SELECT anonymize.set_balance_rule('evil', '"Bill ing;"."Ledger"', 'Cust omer ID',
+SELECT anonymize.set_balance_rule('evil', 'Ledger %n',
 	$$1 FROM billing.invoices; DROP TABLE billing.invoices; SELECT 1$$);
+SELECT anonymize.set_scope('evil', '"Bill ing;"."Sent E-Mails"', 'Cust omer ID',
+	condition => $$true) OR (true$$);
+SELECT anonymize.set_company_test($$company 'c' %s$$, 'true',
+	$$"COMPANY" FROM billing.invoices; DROP TABLE billing.invoices; SELECT 1$$);
+SELECT anonymize.set_erase_rule('evil', $$address "a"; DROP TABLE billing.invoices; --$$,
+	'{}', replacements => jsonb_build_object('Coun try',
+	$$'X') WHERE false; DROP TABLE billing.invoices; --$$));
 -- Names that do not exist (the quoted spelling is not the name).
 SELECT anonymize.set_customer_relation('"Bill ing;"."Cust""omers"', '"I""d"',
 	'Na;me', 'E mail');
-SELECT anonymize.set_purge_rule('evil', '"Bill ing;"."Sent E-Mails"',
+SELECT anonymize.set_scope('evil', '"Bill ing;"."Sent E-Mails"',
 	'Cust omer ID; DROP TABLE billing.invoices; --');
-SELECT rule_name FROM anonymize.purge_rules WHERE rule_name = 'evil';
+SELECT anonymize.set_erase_rule('evil', $$address "a"; DROP TABLE billing.invoices; --$$,
+	'{"\"Phone; --\""}');
+SELECT anonymize.set_purge_rule('evil', $$mails "m"; DROP TABLE billing.invoices; --$$);
+SELECT (SELECT count(*) FROM anonymize.rules WHERE rule_name = 'evil') AS evil_rules,
+	   (SELECT count(*) FROM anonymize.scopes WHERE scope_name = 'evil') AS evil_scopes,
+	   (SELECT company_name FROM anonymize.customer_relation) AS company_name;
 
 -- Customers: a company, an individual with two address rows, one without
 -- an address, one blocked.
@@ -169,12 +188,16 @@ SELECT * FROM "Bill ing;"."Sent E-Mails" ORDER BY 1, 2;
 SELECT * FROM "Bill ing;"."Or""ders" ORDER BY 1;
 SELECT * FROM "Bill ing;"."Ledger" ORDER BY 1, 2;
 SELECT customer_id, anonymized_by = current_user AS by_me, customer_kind,
-	   rows_deleted
+	   rows_deleted, rows_updated
   FROM anonymize.audit_log ORDER BY 1;
 -- The JSON keys are the rule names, escaped, not broken JSON.
 SELECT jsonb_object_keys(rows_deleted) AS rule
   FROM anonymize.audit_log
- WHERE customer_id = '11111111-1111-1111-1111-111111111111' ORDER BY 1;
+ WHERE customer_id = '11111111-1111-1111-1111-111111111111'
+UNION ALL
+SELECT jsonb_object_keys(rows_updated)
+  FROM anonymize.audit_log
+ WHERE customer_id = '22222222-2222-2222-2222-222222222222' ORDER BY 1;
 
 -- The billing address on the customer relation itself, with hostile names.
 -- This session built its plans with the other mapping above: they must be
@@ -186,8 +209,18 @@ ALTER TABLE "Bill ing;"."Cust""omers"
 	ADD COLUMN "ph)one" text,
 	ADD COLUMN "Street; --" text,
 	ADD COLUMN "Coun""try" text NOT NULL DEFAULT 'XX';
-SELECT anonymize.set_billing_address('"Bill ing;"."Cust""omers"', 'I"d',
-	'Comp;any', 'Fir"st', 'LAST name', 'ph)one', '{"Street; --"}', 'Coun"try');
+SELECT anonymize.set_company_test('customer', $$"Comp;any" ~ '[^[:space:]]'$$,
+	$$"Comp;any" || ''$$);
+SELECT anonymize.drop_rule($$contact "c"; --$$);
+SELECT anonymize.drop_rule('street %s $1');
+SELECT anonymize.drop_scope($$company 'c' %s$$);
+SELECT anonymize.drop_scope($$address "a"; DROP TABLE billing.invoices; --$$);
+SELECT anonymize.set_erase_rule($$contact "c"; --$$, 'customer',
+	ARRAY['Fir"st', 'LAST name', 'ph)one']::name[],
+	replacements => jsonb_build_object('NOTE',
+		$$'erased; --' || pg_catalog.length("Na;me")::text$$));
+SELECT anonymize.set_erase_rule('street %s $1', 'customer', '{"Street; --"}',
+	'individual');
 INSERT INTO "Bill ing;"."Cust""omers" VALUES
 	('55555555-5555-5555-5555-555555555555', 'Carl', 'carl@firm.example', 'n5',
 		'Firm "AG"; --', 'Carl', 'C', '+41', 'Bahnhofstr. 1', 'CH'),

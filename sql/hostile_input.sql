@@ -14,6 +14,9 @@ DROP SCHEMA IF EXISTS billing CASCADE;
 DROP SCHEMA IF EXISTS hostile_input CASCADE;
 \ir examples/billing.sql
 CREATE EXTENSION anonymize;
+\o /dev/null
+\ir examples/billing_mapping.sql
+\o
 RESET client_min_messages;
 \set big       'c3000000-0000-0000-0000-000000000001'
 \set noaddr    'c3000000-0000-0000-0000-000000000002'
@@ -133,8 +136,12 @@ INSERT INTO billing.webhook_notifications (customer_id, event, payload, sent_at)
 SELECT :'twoaddr', 'same', '{"a": 1}', '2024-01-01' FROM generate_series(1, 2);
 
 -- A remapped billing address table without a primary key, with two rows
--- for one customer (one of them a company): both rows are erased, the
--- customer is a company and takes the company name.
+-- for one customer (one of them a company), one twice: all rows are
+-- erased, the home address of a company too, the customer is a company and
+-- takes the company name.  Mapped as three scopes of the same relation:
+-- every address row (the contact), the row with a company (the company
+-- test, at most one per customer) and the home rows (the street, for
+-- everyone).
 CREATE SCHEMA hostile_input;
 CREATE TABLE hostile_input.addresses (LIKE billing.billing_addresses);
 INSERT INTO hostile_input.addresses (customer_id, company, first_name, last_name,
@@ -142,9 +149,15 @@ INSERT INTO hostile_input.addresses (customer_id, company, first_name, last_name
 	(:'twoaddr', NULL, 'Tim', 'Two', '+1 1', 'Home St 1', 'Hometown', 'US'),
 	(:'twoaddr', 'Tim''s Shop', 'Tim', 'Two', '+1 2', 'Shop St 2', 'Shoptown', 'US'),
 	(:'twoaddr', NULL, 'Tim', 'Two', '+1 1', 'Home St 1', 'Hometown', 'US');
-SELECT anonymize.set_billing_address('hostile_input.addresses', 'customer_id',
-	'company', 'first_name', 'last_name', 'phone',
-	'{address_line1,address_line2,city,postal_code,region}', 'country');
+SELECT anonymize.set_scope('billing_address', 'hostile_input.addresses', 'customer_id');
+SELECT anonymize.set_scope('company_address', 'hostile_input.addresses', 'customer_id',
+	condition => $$company ~ '[^[:space:]]'$$);
+SELECT anonymize.set_company_test('company_address', 'true', 'company');
+SELECT anonymize.drop_rule('billing_address_street');
+SELECT anonymize.set_scope('home_address', 'hostile_input.addresses', 'customer_id',
+	condition => $$coalesce(company, '') !~ '[^[:space:]]'$$);
+SELECT anonymize.set_erase_rule('home_street', 'home_address',
+	'{address_line1,address_line2,city,postal_code,region}');
 -- (a new session, so that the plans are built from the new mapping;
 -- hostile_identifiers covers a mapping change within one session)
 \c
@@ -176,7 +189,8 @@ SELECT count(*) AS audit_rows FROM anonymize.audit_log
  WHERE customer_id IN (:'ro', :'blocked');
 
 -- The audit log: one row per anonymized customer.
-SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log ORDER BY 1;
+SELECT customer_id, customer_kind, rows_deleted, rows_updated
+  FROM anonymize.audit_log ORDER BY 1;
 
 -- Clean up.
 \set ECHO none

@@ -29,6 +29,9 @@ END
 $$;
 \ir examples/billing.sql
 CREATE EXTENSION anonymize;
+\o /dev/null
+\ir examples/billing_mapping.sql
+\o
 RESET client_min_messages;
 \set acme       'a2000000-0000-0000-0000-000000000001'
 \set jean       'a2000000-0000-0000-0000-000000000002'
@@ -112,36 +115,54 @@ SELECT pg_temp.sqlstate($$INSERT INTO anonymize.audit_log VALUES ('a2000000-0000
 SELECT pg_temp.sqlstate($$UPDATE anonymize.audit_log SET anonymized_by = 'someone else'$$);
 SELECT pg_temp.sqlstate($$DELETE FROM anonymize.audit_log$$);
 SELECT pg_temp.sqlstate($$TRUNCATE anonymize.audit_log$$);
-SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.customer_mapping$$);
-SELECT pg_temp.sqlstate($$UPDATE anonymize.customer_mapping SET email_column = 'name'$$);
-SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.purge_rules$$);
-SELECT pg_temp.sqlstate($$UPDATE anonymize.purge_rules SET enabled = false$$);
-SELECT pg_temp.sqlstate($$DELETE FROM anonymize.blocker_rules$$);
-SELECT pg_temp.sqlstate($$INSERT INTO anonymize.balance_rules (rule_name, relation_schema, relation_name, key_column, amount_expression) VALUES ('x', 'billing', 'invoices', 'customer_id', '0')$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.customer_relation$$);
+SELECT pg_temp.sqlstate($$UPDATE anonymize.customer_relation SET email_column = 'name'$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.scopes$$);
+SELECT pg_temp.sqlstate($$UPDATE anonymize.scopes SET condition = 'false'$$);
+SELECT pg_temp.sqlstate($$DELETE FROM anonymize.scopes$$);
+SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.rules$$);
+SELECT pg_temp.sqlstate($$UPDATE anonymize.rules SET condition = 'false' WHERE kind = 'blocker'$$);
+SELECT pg_temp.sqlstate($$DELETE FROM anonymize.rules WHERE kind = 'blocker'$$);
+SELECT pg_temp.sqlstate($$INSERT INTO anonymize.rules (rule_name, kind, scope, amount, reason) VALUES ('x', 'balance', 'invoices', '0', 'x')$$);
+SELECT pg_temp.sqlstate($$TRUNCATE anonymize.rules$$);
 SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.requests$$);
 SELECT pg_temp.sqlstate($$SELECT * FROM anonymize.pending_requests$$);
 SELECT pg_temp.sqlstate($$SELECT anonymize.set_placeholder('x')$$);
 SELECT pg_temp.sqlstate($$SELECT anonymize.drop_rule('unsettled_invoices')$$);
-SELECT pg_temp.sqlstate($$SELECT anonymize.set_purge_rule('x', 'billing.invoices', 'customer_id')$$);
-SELECT pg_temp.sqlstate($$SELECT anonymize.set_blocker_rule('x', 'billing.invoices', 'customer_id', 'true', 'x')$$);
-SELECT pg_temp.sqlstate($$SELECT anonymize.set_balance_rule('x', 'billing.invoices', 'customer_id', '0')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_purge_rule('x', 'invoices')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_erase_rule('x', 'invoices', '{status}')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_blocker_rule('x', 'invoices', 'true', 'x')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_balance_rule('x', 'invoices', '0')$$);
 SELECT pg_temp.sqlstate($$SELECT anonymize.set_customer_relation('billing.customers', 'id', 'name', 'email')$$);
-SELECT pg_temp.sqlstate($$SELECT anonymize.check_relation('billing.customers', 'id')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_scope('x', 'billing.invoices', 'customer_id')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.drop_scope('invoices')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_company_test('customer', 'true', 'name')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.clear_mapping()$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.check_mapping()$$);
 SELECT pg_temp.sqlstate($$SELECT anonymize.request('a2000000-0000-0000-0000-000000000002')$$);
 SELECT pg_temp.sqlstate($$SELECT anonymize.cancel_request('a2000000-0000-0000-0000-000000000002')$$);
 SELECT pg_temp.sqlstate($$CALL anonymize.process_requests()$$);
 RESET ROLE;
 -- EXECUTE granted by mistake still does not let it change the mapping.
 GRANT EXECUTE ON FUNCTION anonymize.set_placeholder(text),
-	anonymize.drop_rule(text), anonymize.check_relation(regclass, name, name[], text, text)
+	anonymize.drop_rule(text), anonymize.check_mapping(),
+	anonymize.set_scope(text, regclass, name, text, name, text),
+	anonymize.drop_scope(text), anonymize.clear_mapping(),
+	anonymize.set_blocker_rule(text, text, text, text)
 	TO hostile_op;
 SET ROLE hostile_op;
 SELECT pg_temp.sqlstate($$SELECT anonymize.set_placeholder('x')$$);
 SELECT pg_temp.sqlstate($$SELECT anonymize.drop_rule('unsettled_invoices')$$);
-SELECT pg_temp.sqlstate($$SELECT anonymize.check_relation('billing.customers', 'id')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.check_mapping()$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_scope('invoices', 'billing.invoices', 'customer_id', condition => 'false')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.drop_scope('invoices')$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.clear_mapping()$$);
+SELECT pg_temp.sqlstate($$SELECT anonymize.set_blocker_rule('unsettled_invoices', 'invoices', 'false', 'x')$$);
 RESET ROLE;
-SELECT placeholder, preset FROM anonymize.customer_mapping;
-SELECT rule_name, enabled FROM anonymize.blocker_rules ORDER BY 1;
+SELECT placeholder FROM anonymize.customer_relation;
+SELECT scope_name, condition FROM anonymize.scopes WHERE scope_name = 'invoices';
+SELECT rule_name, kind, scope, condition FROM anonymize.rules
+ WHERE kind IN ('blocker', 'balance') ORDER BY 1;
 SELECT count(*) AS audit_rows FROM anonymize.audit_log;
 
 -- A role without any grant: can_anonymize and blockers are executable by

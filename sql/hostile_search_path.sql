@@ -25,6 +25,9 @@ END
 $$;
 \ir examples/billing.sql
 CREATE EXTENSION anonymize;
+\o /dev/null
+\ir examples/billing_mapping.sql
+\o
 RESET client_min_messages;
 \set eligible  'e1000000-0000-0000-0000-000000000001'
 \set eligible2 'e1000000-0000-0000-0000-000000000002'
@@ -57,6 +60,11 @@ INSERT INTO billing.invoices (customer_id, status, amount) VALUES
 	(:'eligible', 'paid', 50), (:'blocked', 'due', 12.50);
 INSERT INTO billing.balance_entries (customer_id, amount) VALUES
 	(:'eligible', 50), (:'eligible', -50), (:'blocked', -12.50);
+-- notes on subscriptions, keyed by the subscription id as text: a scope of
+-- a scope, linked through columns of different types
+CREATE TABLE billing.subscription_notes (subscription_id text NOT NULL, note text);
+INSERT INTO billing.subscription_notes
+SELECT id::text, 'note on ' || state FROM billing.subscriptions;
 \set ECHO all
 
 -- The trace, writable by everybody, and the planter.
@@ -169,24 +177,37 @@ SELECT * FROM anonymize.anonymize_customer(:'eligible');
 SELECT * FROM anonymize.blockers(:'eligible');
 SELECT anonymize.current_blockers(:'blocked');
 
--- The mapping functions, with conditions that name planted functions and
--- operators (they run with search_path = pg_catalog, pg_temp).
+-- The mapping functions, with conditions, a company test and
+-- replacements that name planted functions and operators (they run with
+-- search_path = pg_catalog, pg_temp).
 SELECT anonymize.set_placeholder('n/a');
 SELECT anonymize.set_customer_relation('billing.customers', 'id', 'name', 'email');
-SELECT anonymize.set_billing_address('billing.billing_addresses', 'customer_id',
-	'company', 'first_name', 'last_name', 'phone',
-	'{address_line1,address_line2,city,postal_code,region}', 'country');
-SELECT anonymize.set_purge_rule('initialized_subscriptions', 'billing.subscriptions',
-	'customer_id', $$lower(btrim(state)) = 'initialized'$$);
-SELECT anonymize.set_blocker_rule('suspended', 'billing.subscriptions', 'customer_id',
+SELECT anonymize.set_scope('billing_address', 'billing.billing_addresses', 'customer_id',
+	condition => $$lower(country) <> ''$$);
+SELECT anonymize.set_company_test('billing_address', $$btrim(company) <> ''$$,
+	$$company || ''$$);
+SELECT anonymize.set_erase_rule('billing_address_contact', 'billing_address',
+	'{first_name,last_name}',
+	replacements => '{"phone": "CASE WHEN length(phone) > 0 THEN NULL END"}');
+SELECT anonymize.set_erase_rule('customer_email', 'customer', '{}',
+	replacements => '{"email": "CASE WHEN lower(email) = upper(email) THEN email END"}');
+SELECT anonymize.set_scope('subscriptions', 'billing.subscriptions', 'customer_id',
+	condition => $$lower(state) <> ''$$);
+SELECT anonymize.set_purge_rule('initialized_subscriptions', 'subscriptions',
+	$$lower(btrim(state)) = 'initialized'$$);
+SELECT anonymize.set_scope('subscription_notes', 'billing.subscription_notes',
+	'subscription_id', parent => 'subscriptions',
+	condition => $$upper(note) ~ 'INITIALIZED'$$);
+SELECT anonymize.set_purge_rule('subscription_notes', 'subscription_notes',
+	$$length(note) > 0$$);
+SELECT anonymize.set_blocker_rule('suspended', 'subscriptions',
 	$$upper(state) ~ '^SUSP' AND length(plan) > 0$$, 'suspended subscription');
-SELECT anonymize.set_balance_rule('balance', 'billing.balance_entries', 'customer_id',
-	'amount * 1');
-SELECT anonymize.set_purge_rule('tmp', 'billing.customer_activity', 'customer_id',
-	$$kind <> 'x' AND now() > '2000-01-01'$$);
+SELECT anonymize.set_balance_rule('balance', 'balance_entries', 'amount * 1');
+SELECT anonymize.set_scope('tmp', 'billing.customer_activity', 'customer_id');
+SELECT anonymize.set_purge_rule('tmp', 'tmp', $$kind <> 'x' AND now() > '2000-01-01'$$);
 SELECT anonymize.drop_rule('tmp');
-SELECT anonymize.check_relation('billing.customers', 'id', '{name,email}',
-	$$lower(name) = upper(name)$$);
+SELECT anonymize.drop_scope('tmp');
+SELECT anonymize.check_mapping();
 -- A new session with the hostile path again, to be sure to build new plans.
 \c
 SET search_path = public, pg_catalog;
@@ -217,7 +238,9 @@ SELECT c.id, c.name, c.email, a.company, a.first_name, a.last_name, a.phone,
 	   a.address_line1, a.city, a.country
   FROM billing.customers c LEFT JOIN billing.billing_addresses a ON a.customer_id = c.id
  ORDER BY c.id;
-SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log ORDER BY 1;
+SELECT customer_id, customer_kind, rows_deleted, rows_updated
+  FROM anonymize.audit_log ORDER BY 1;
+SELECT * FROM billing.subscription_notes ORDER BY 1;
 SELECT customer_id, reference, state, outcome FROM anonymize.requests ORDER BY request_id;
 
 -- The plants are live: the caller's own unqualified query runs them.

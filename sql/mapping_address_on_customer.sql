@@ -1,7 +1,9 @@
 --
 -- mapping_address_on_customer: a mapping whose billing address columns sit
--- on the customer table itself (schema crm), with rules of its own.  The
--- company and individual rules hold there too.
+-- on the customer table itself (schema crm), with rules of its own: the
+-- company test and the erase rules on scope customer.  The company and
+-- individual rules hold there too.  The example mapping is replaced
+-- (clear_mapping) after its plans were built.
 --
 \ir sql/include/fresh_billing.sql
 \pset null '(null)'
@@ -52,21 +54,18 @@ INSERT INTO crm.contracts (person_id, open) VALUES
 -- Build the plans of the default mapping first.
 SELECT anonymize.can_anonymize(:'jean');
 
+SELECT anonymize.clear_mapping();
 SELECT anonymize.set_customer_relation('crm.people', 'id', 'full_name', 'mail');
-SELECT anonymize.set_billing_address('crm.people', 'id', 'company',
-	'first_name', 'last_name', 'phone', '{street,city}', 'country');
-SELECT anonymize.drop_rule(rule_name)
-  FROM (SELECT rule_name FROM anonymize.purge_rules
-		UNION ALL SELECT rule_name FROM anonymize.blocker_rules
-		UNION ALL SELECT rule_name FROM anonymize.balance_rules) r;
-SELECT anonymize.set_purge_rule('notes', 'crm.notes', 'person_id');
-SELECT anonymize.set_blocker_rule('open_contracts', 'crm.contracts',
-	'person_id', 'open', 'open contract');
-SELECT customer_schema, customer_table, key_column, name_column, email_column,
-       address_schema, address_table, address_key_column, company_column,
-       first_name_column, last_name_column, phone_column, address_columns,
-       country_column, preset
-  FROM anonymize.customer_mapping;
+SELECT anonymize.set_company_test('customer', $$company ~ '[^[:space:]]'$$, 'company');
+SELECT anonymize.set_erase_rule('contact', 'customer', '{first_name,last_name,phone}');
+SELECT anonymize.set_erase_rule('street', 'customer', '{street,city}', 'individual');
+SELECT anonymize.set_scope('notes', 'crm.notes', 'person_id');
+SELECT anonymize.set_purge_rule('notes', 'notes');
+SELECT anonymize.set_scope('contracts', 'crm.contracts', 'person_id');
+SELECT anonymize.set_blocker_rule('open_contracts', 'contracts', 'open', 'open contract');
+SELECT * FROM anonymize.customer_relation;
+SELECT * FROM anonymize.scopes ORDER BY 1;
+SELECT * FROM anonymize.rules ORDER BY 1;
 
 SELECT * FROM crm.people ORDER BY id;
 
@@ -87,7 +86,7 @@ SELECT * FROM anonymize.anonymize_customer(:'blank');
 
 SELECT * FROM crm.people ORDER BY id;
 SELECT person_id, note FROM crm.notes ORDER BY id;
-SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log
+SELECT customer_id, customer_kind, rows_deleted, rows_updated FROM anonymize.audit_log
  ORDER BY customer_id;
 -- billing was not touched
 SELECT * FROM rows_per_customer ORDER BY id;

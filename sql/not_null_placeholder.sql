@@ -49,7 +49,7 @@ SELECT id, quote_nullable(name) AS name, quote_nullable(email) AS email,
 
 -- Another placeholder, used at once.
 SELECT anonymize.set_placeholder('n/a');
-SELECT placeholder, preset FROM anonymize.customer_mapping;
+SELECT placeholder FROM anonymize.customer_relation;
 SELECT * FROM anonymize.anonymize_customer(:'kim');
 SELECT * FROM anonymize.anonymize_customer(:'firm');
 SELECT id, quote_nullable(name) AS name, quote_nullable(email) AS email,

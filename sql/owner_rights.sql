@@ -52,8 +52,9 @@ END
 $$;
 CREATE TRIGGER remember_email AFTER UPDATE ON billing.customers
 	FOR EACH ROW EXECUTE FUNCTION billing.remember_email();
-SELECT anonymize.set_purge_rule('customer_history', 'billing.customer_history',
+SELECT anonymize.set_scope('customer_history', 'billing.customer_history',
 	'customer_id');
+SELECT anonymize.set_purge_rule('customer_history', 'customer_history');
 
 -- The operator, with the README's grants, plants a temporary table of that
 -- name with a trigger that would make it a superuser.

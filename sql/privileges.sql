@@ -17,25 +17,16 @@ CREATE ROLE regress_anon_operator;
 
 CREATE TEMP TABLE state_before AS
 SELECT * FROM customer_state JOIN rows_per_customer USING (id);
-CREATE TEMP TABLE config_before AS
-SELECT to_jsonb(m) AS entry FROM anonymize.customer_mapping m
-UNION ALL SELECT to_jsonb(r) FROM anonymize.purge_rules r
-UNION ALL SELECT to_jsonb(r) FROM anonymize.blocker_rules r
-UNION ALL SELECT to_jsonb(r) FROM anonymize.balance_rules r;
+CREATE TEMP VIEW config AS
+SELECT to_jsonb(c) AS entry FROM anonymize.customer_relation c
+UNION ALL SELECT to_jsonb(s) FROM anonymize.scopes s
+UNION ALL SELECT to_jsonb(r) FROM anonymize.rules r;
+CREATE TEMP TABLE config_before AS SELECT * FROM config;
 CREATE TEMP VIEW config_changes AS
 SELECT count(*) AS config_changes FROM (
-	(SELECT to_jsonb(m) AS entry FROM anonymize.customer_mapping m
-	 UNION ALL SELECT to_jsonb(r) FROM anonymize.purge_rules r
-	 UNION ALL SELECT to_jsonb(r) FROM anonymize.blocker_rules r
-	 UNION ALL SELECT to_jsonb(r) FROM anonymize.balance_rules r
-	 EXCEPT ALL SELECT entry FROM config_before)
+	(SELECT entry FROM config EXCEPT ALL SELECT entry FROM config_before)
 	UNION ALL
-	(SELECT entry FROM config_before
-	 EXCEPT ALL
-	 (SELECT to_jsonb(m) AS entry FROM anonymize.customer_mapping m
-	  UNION ALL SELECT to_jsonb(r) FROM anonymize.purge_rules r
-	  UNION ALL SELECT to_jsonb(r) FROM anonymize.blocker_rules r
-	  UNION ALL SELECT to_jsonb(r) FROM anonymize.balance_rules r))) d;
+	(SELECT entry FROM config_before EXCEPT ALL SELECT entry FROM config)) d;
 
 -- A role without any grant.
 SET ROLE regress_anon_nobody;
@@ -116,7 +107,9 @@ SELECT * FROM anonymize.anonymize_customer(:'acme');
 SELECT * FROM anonymize.audit_log;
 DELETE FROM anonymize.audit_log;
 -- Nor is the mapping.
-SELECT * FROM anonymize.customer_mapping;
+SELECT * FROM anonymize.customer_relation;
+SELECT * FROM anonymize.scopes;
+SELECT * FROM anonymize.rules;
 SELECT anonymize.set_placeholder('x');
 SELECT current_user;
 RESET ROLE;
@@ -127,33 +120,61 @@ SELECT id, name, email FROM billing.customers ORDER BY id;
 SELECT * FROM rows_per_customer ORDER BY id;
 
 -- A non-owner cannot change the mapping even with EXECUTE on the functions
--- (set_* check the extension owner; set_placeholder and drop_rule need the
--- configuration tables).
+-- (they check the extension owner, and need the configuration tables).
 GRANT EXECUTE ON FUNCTION
-	anonymize.check_relation(regclass, name, name[], text, text),
+	anonymize.check_mapping(),
 	anonymize.set_customer_relation(regclass, name, name, name),
-	anonymize.set_billing_address(regclass, name, name, name, name, name, name[], name),
+	anonymize.set_scope(text, regclass, name, text, name, text),
+	anonymize.drop_scope(text),
+	anonymize.set_company_test(text, text, text),
 	anonymize.set_placeholder(text),
-	anonymize.set_purge_rule(text, regclass, name, text),
-	anonymize.set_blocker_rule(text, regclass, name, text, text),
-	anonymize.set_balance_rule(text, regclass, name, text, text),
-	anonymize.drop_rule(text)
+	anonymize.set_purge_rule(text, text, text),
+	anonymize.set_erase_rule(text, text, name[], text, jsonb),
+	anonymize.set_blocker_rule(text, text, text, text),
+	anonymize.set_balance_rule(text, text, text, text),
+	anonymize.drop_rule(text),
+	anonymize.clear_mapping()
 	TO regress_anon_operator;
 SET ROLE regress_anon_operator;
-SELECT anonymize.set_purge_rule('mine', 'billing.invoices', 'customer_id');
-SELECT anonymize.set_blocker_rule('mine', 'billing.invoices', 'customer_id',
-	'false', 'never');
-SELECT anonymize.set_balance_rule('mine', 'billing.invoices', 'customer_id', '0');
+SELECT anonymize.set_scope('mine', 'billing.invoices', 'customer_id');
+SELECT anonymize.set_scope('invoices', 'billing.invoices', 'customer_id', condition => 'false');
+SELECT anonymize.drop_scope('invoices');
+SELECT anonymize.set_purge_rule('mine', 'invoices');
+SELECT anonymize.set_erase_rule('mine', 'invoices', '{status}');
+SELECT anonymize.set_blocker_rule('mine', 'invoices', 'false', 'never');
+SELECT anonymize.set_balance_rule('mine', 'invoices', '0');
 SELECT anonymize.set_customer_relation('billing.customers', 'id', 'name', 'email');
-SELECT anonymize.set_billing_address('billing.billing_addresses', 'customer_id',
-	'company', 'first_name', 'last_name', 'phone', '{}', 'country');
+SELECT anonymize.set_company_test('customer', 'true', 'name');
 SELECT anonymize.set_placeholder('x');
 SELECT anonymize.drop_rule('balance');
-SELECT anonymize.check_relation('billing.invoices', 'customer_id');
+SELECT anonymize.clear_mapping();
+SELECT anonymize.check_mapping();
 SELECT pg_temp.sqlstate(sql) FROM (VALUES
-	($$SELECT anonymize.set_purge_rule('mine', 'billing.invoices', 'customer_id')$$),
+	($$SELECT anonymize.set_purge_rule('mine', 'invoices')$$),
 	($$SELECT anonymize.set_placeholder('x')$$),
-	($$SELECT anonymize.drop_rule('balance')$$)) v(sql);
+	($$SELECT anonymize.drop_rule('balance')$$),
+	($$SELECT anonymize.clear_mapping()$$),
+	($$SELECT anonymize.check_mapping()$$)) v(sql);
+RESET ROLE;
+SELECT * FROM config_changes;
+-- Nor with EXECUTE on every function of the schema (require_owner()
+-- included): every change is refused as the non-owner's.
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA anonymize TO regress_anon_operator;
+SET ROLE regress_anon_operator;
+SELECT pg_temp.sqlstate(sql) FROM (VALUES
+	($$SELECT anonymize.set_scope('invoices', 'billing.invoices', 'customer_id', condition => 'false')$$),
+	($$SELECT anonymize.drop_scope('invoices')$$),
+	($$SELECT anonymize.set_purge_rule('mine', 'invoices')$$),
+	($$SELECT anonymize.set_erase_rule('mine', 'invoices', '{status}')$$),
+	($$SELECT anonymize.set_blocker_rule('mine', 'invoices', 'false', 'never')$$),
+	($$SELECT anonymize.set_balance_rule('mine', 'invoices', '0')$$),
+	($$SELECT anonymize.set_customer_relation('billing.customers', 'id', 'name', 'email')$$),
+	($$SELECT anonymize.set_company_test('customer', 'true', 'name')$$),
+	($$SELECT anonymize.set_placeholder('x')$$),
+	($$SELECT anonymize.drop_rule('balance')$$),
+	($$SELECT anonymize.clear_mapping()$$),
+	($$SELECT anonymize.check_mapping()$$),
+	($$SELECT anonymize.save_rule(ROW('mine', 'purge', 'invoices', NULL, NULL, NULL, NULL, NULL, NULL)::anonymize.rules)$$)) v(sql);
 RESET ROLE;
 SELECT * FROM config_changes;
 

@@ -35,10 +35,10 @@ CALL anonymize.process_requests();
 RESET anonymize.set_based_batches;
 SELECT reference, state, outcome, blockers FROM anonymize.requests
  ORDER BY request_id;
-SELECT placeholder FROM anonymize.customer_mapping;
+SELECT placeholder FROM anonymize.customer_relation;
 
--- One call: a trigger drops a purge rule in the middle; rows_deleted still
--- names the rules the erasure ran with.
+-- One call: a trigger drops a purge rule and an erase rule in the middle;
+-- rows_deleted and rows_updated still name the rules the erasure ran with.
 SELECT anonymize.set_placeholder('');
 INSERT INTO billing.customers (id, name, email) VALUES
 	('dddddddd-dddd-dddd-dddd-dddddddddddd', 'Dora Drop', 'dora@example.com');
@@ -50,6 +50,7 @@ CREATE FUNCTION billing.drop_rule() RETURNS trigger LANGUAGE plpgsql AS
 $$
 BEGIN
 	PERFORM anonymize.drop_rule('customer_activity');
+	PERFORM anonymize.drop_rule('billing_address_street');
 	PERFORM anonymize.can_anonymize('cccccccc-cccc-cccc-cccc-cccccccccccc');
 	RETURN OLD;
 END
@@ -58,7 +59,10 @@ CREATE TRIGGER drop_rule BEFORE DELETE ON billing.sent_emails
 	FOR EACH ROW WHEN (OLD.subject = 'Drop')
 	EXECUTE FUNCTION billing.drop_rule();
 SELECT * FROM anonymize.anonymize_customer('dddddddd-dddd-dddd-dddd-dddddddddddd');
--- the next call runs without the dropped rule
-SELECT rule_name, enabled FROM anonymize.purge_rules ORDER BY rule_name;
+SELECT rows_updated FROM anonymize.audit_log
+ WHERE customer_id = 'dddddddd-dddd-dddd-dddd-dddddddddddd';
+-- the next call runs without the dropped rules
+SELECT rule_name, kind FROM anonymize.rules
+ WHERE kind IN ('purge', 'erase') ORDER BY rule_name;
 SELECT count(*) AS activity_left FROM billing.customer_activity
  WHERE customer_id = 'dddddddd-dddd-dddd-dddd-dddddddddddd';

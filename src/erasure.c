@@ -217,6 +217,27 @@ lock_customers(Batch *batch)
 		find_busy_customers(batch, ids);
 }
 
+/*
+ * Rule 2, first: the rows of the ancestors of blocker, purged and erased
+ * scopes, FOR UPDATE, top down, so that no new row referencing them joins a
+ * scope below; each in a statement of its own, so that the blocker
+ * statements that follow see (at READ COMMITTED) what was committed while
+ * these waited.
+ */
+static void
+lock_ancestor_rows(Batch *batch, Datum ids)
+{
+	const Mapping *m = batch->state->mapping;
+
+	for (int i = 0; i < m->n_locked_scopes; i++)
+		if (run_statement(&m->locked_scopes[i]->relation,
+						  batch->statements->lock_ancestors[i], &ids, NULL,
+						  InvalidSnapshot, InvalidSnapshot,
+						  false) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the rows of scope \"%s\"",
+				 m->locked_scopes[i]->name);
+}
+
 /* Rules 1 and 2, and the audit log: who can be anonymized now. */
 static void
 sort_out_customers(Batch *batch)
@@ -242,6 +263,7 @@ sort_out_customers(Batch *batch)
 	ids = eligible_ids(batch, &n);
 	if (n == 0)
 		return;
+	lock_ancestor_rows(batch, ids);
 	foreach (cell, lock_blockers(batch->state, batch->statements, ids))
 	{
 		Blocker         *blocker = lfirst(cell);
@@ -306,9 +328,8 @@ lock_scope_rows(const Scope *scope, SPIPlanPtr plan, Datum ids)
 }
 
 /*
- * Rule 4: the rows of the ancestors of purged and erased scopes, FOR
- * UPDATE, so that no new row referencing them joins a scope.  The queue
- * also locks the rows it will delete or update before changing any,
+ * Rule 4: the queue locks the rows it will delete or update before
+ * changing any,
  * without waiting: a row locked by a billing transaction fails the erasure
  * with lock_not_available at once (the request stays pending, as busy)
  * instead of waiting for it or deadlocking with it.  Where the caller lacks
@@ -321,8 +342,6 @@ lock_rows(Batch *batch, Datum ids)
 	const Mapping        *m = batch->state->mapping;
 	const StatementPlans *plans = batch->statements;
 
-	for (int i = 0; i < m->n_locked_scopes; i++)
-		lock_scope_rows(m->locked_scopes[i], plans->lock_ancestors[i], ids);
 	if (!plans->nowait)
 		return;
 	for (int i = 0; i < m->n_purge_rules; i++)
@@ -420,29 +439,13 @@ erase_scope(Batch *batch, int index, Datum *values, const char *nulls)
 	count_rows(batch, index, false);
 }
 
-/* Rule 5: every purge and erasure, in the order of the mapping. */
-static void
-run_operations(Batch *batch, Datum *values, const char *nulls)
-{
-	const Mapping *m = batch->state->mapping;
-
-	for (int i = 0; i < m->n_operations; i++)
-	{
-		const Operation *op = &m->operations[i];
-
-		if (op->purge)
-			purge_rule(batch, op->index, values[0]);
-		else
-			erase_scope(batch, op->index, values, nulls);
-	}
-}
-
 /*
- * Rule 6 for the purge: again every rule whose rows came back (a trigger of
- * an earlier statement archived them), until none remains.
+ * Rule 6 for the purge: again every rule (of those where only is true)
+ * whose rows came back (a trigger of an earlier statement archived them),
+ * until none remains.
  */
 static void
-purge_until_gone(Batch *batch, Datum ids)
+purge_until_gone(Batch *batch, Datum ids, const bool *only)
 {
 	const Mapping *m = batch->state->mapping;
 	bool           remain = true;
@@ -452,7 +455,8 @@ purge_until_gone(Batch *batch, Datum ids)
 		remain = false;
 		for (int i = 0; i < m->n_purge_rules; i++)
 		{
-			if (!purged_rows_remain(m->purge_rules[i],
+			if ((only != NULL && !only[i]) ||
+				!purged_rows_remain(m->purge_rules[i],
 									batch->statements->verify_purge[i], ids))
 				continue;
 			if (round > MAX_PURGE_ROUNDS)
@@ -463,23 +467,61 @@ purge_until_gone(Batch *batch, Datum ids)
 	}
 }
 
+/* Rule 6 for one erased scope; parameters as for rule 5. */
+static void
+verify_erased_scope(Batch *batch, int index, Datum *values, const char *nulls)
+{
+	int64 updated = 0;
+
+	for (int c = 0; c < batch->n; c++)
+		if (batch->sorted[c]->outcome == ERASURE_DONE)
+			updated += batch->sorted[c]->rows_updated[index];
+	check_scope_erased(&batch->state->mapping->erased_scopes[index],
+					   batch->statements->verify_erased[index], values, nulls,
+					   updated);
+}
+
+/*
+ * Rule 5: every purge and erasure, in the order of the mapping.  A scope
+ * linked through a column that an ancestor's erasure sets is verified
+ * (rule 6) right after its own statement, while its rows can still be
+ * found; every scope is verified again at the end.
+ */
+static void
+run_operations(Batch *batch, Datum *values, const char *nulls)
+{
+	const Mapping *m = batch->state->mapping;
+	bool          *only = palloc0(sizeof(bool) * Max(m->n_purge_rules, 1));
+
+	for (int i = 0; i < m->n_operations; i++)
+	{
+		const Operation *op = &m->operations[i];
+
+		if (op->purge)
+		{
+			purge_rule(batch, op->index, values[0]);
+			if (!op->rule->scope->link_changes)
+				continue;
+			only[op->index] = true;
+			purge_until_gone(batch, values[0], only);
+			only[op->index] = false;
+		}
+		else
+		{
+			erase_scope(batch, op->index, values, nulls);
+			if (op->erased->scope->link_changes)
+				verify_erased_scope(batch, op->index, values, nulls);
+		}
+	}
+	pfree(only);
+}
+
 /* Rule 6 for the erased scopes; parameters as for rule 5. */
 static void
 verify_erased_scopes(Batch *batch, Datum *values, const char *nulls)
 {
-	const Mapping *m = batch->state->mapping;
-
-	for (int i = 0; i < m->n_erased_scopes; i++)
-	{
-		int64 updated = 0;
-
-		for (int c = 0; c < batch->n; c++)
-			if (batch->sorted[c]->outcome == ERASURE_DONE)
-				updated += batch->sorted[c]->rows_updated[i];
-		check_scope_erased(&m->erased_scopes[i],
-						   batch->statements->verify_erased[i], values, nulls,
-						   updated);
-	}
+	for (int i = 0; i < batch->state->mapping->n_erased_scopes; i++)
+		verify_erased_scope(batch, i, values, nulls);
 }
 
 /* {"rule name": rows, ...} for rules[0 .. n-1], as in the audit log. */
@@ -510,12 +552,14 @@ append_rows_deleted(StringInfo json, const Mapping *m, const int64 *counts)
 
 /*
  * {"rule name": rows updated, ...}: each erase rule counts the rows of its
- * scope's UPDATE.
+ * scope's UPDATE where it applies to the customer's kind, 0 elsewhere.
  */
 void
-append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts)
+append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts,
+					bool is_company)
 {
-	bool first = true;
+	static const int64 none = 0;
+	bool               first = true;
 
 	appendStringInfoChar(json, '{');
 	for (int i = 0; i < m->n_erased_scopes; i++)
@@ -523,7 +567,14 @@ append_rows_updated(StringInfo json, const Mapping *m, const int64 *counts)
 		const ErasedScope *erased = &m->erased_scopes[i];
 
 		for (int r = 0; r < erased->n_rules; r++)
-			append_counts(json, &erased->rules[r], 1, &counts[i], &first);
+		{
+			AppliesTo applies_to = erased->rules[r]->applies_to;
+			bool      applies = applies_to == APPLIES_EVERYONE ||
+						   (applies_to == APPLIES_COMPANY) == is_company;
+
+			append_counts(json, &erased->rules[r], 1,
+						  applies ? &counts[i] : &none, &first);
+		}
 	}
 	appendStringInfoChar(json, '}');
 }
@@ -555,7 +606,8 @@ audit_customers(Batch *batch, Datum ids, int n)
 		append_rows_deleted(&json, state->mapping, customer->rows_deleted);
 		deleted[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		resetStringInfo(&json);
-		append_rows_updated(&json, state->mapping, customer->rows_updated);
+		append_rows_updated(&json, state->mapping, customer->rows_updated,
+							customer->is_company);
 		updated[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
 		k++;
 	}
@@ -615,7 +667,7 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 	lock_rows(&batch, ids);
 	bind_erase_params(&batch, ids, n_eligible, values, nulls);
 	run_operations(&batch, values, nulls);
-	purge_until_gone(&batch, ids);
+	purge_until_gone(&batch, ids, NULL);
 	verify_erased_scopes(&batch, values, nulls);
 	audit_customers(&batch, ids, n_eligible);
 }

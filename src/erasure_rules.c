@@ -13,14 +13,15 @@
  *	2. Blockers: any row of a blocker rule's scope matching its condition
  *	   (a subscription not terminated, an invoice not paid or cancelled), or
  *	   a balance rule whose amounts do not sum to zero, refuses the
- *	   anonymization.  The scope's rows are locked FOR SHARE, so nothing can
- *	   turn into a blocker before the transaction ends, and the rows of its
- *	   ancestor scopes FOR UPDATE, which holds off new rows referencing them.
+ *	   anonymization.  First the rows of the ancestor scopes of every
+ *	   blocker, purged or erased scope are locked FOR UPDATE, top down,
+ *	   which holds off new rows referencing them; then the blocker scopes'
+ *	   rows are locked FOR SHARE, so nothing can turn into a blocker before
+ *	   the transaction ends.
  *	3. The company test on a scope of its own (a billing address): its row
  *	   is locked and decides, before anything is rewritten, company or
  *	   individual; more than one row is an error.
- *	4. The rows of the ancestors of every purged or erased scope are locked
- *	   FOR UPDATE, so that no new row joins a scope below them.
+ *	4. The queue locks the rows it will delete or update, NOWAIT.
  *	5. Purges and erasures, children first: which rows belong to the
  *	   customer is decided on the data as it was when the erasure started
  *	   (a scope's statement runs before any of its ancestors' rows change),
@@ -174,10 +175,9 @@ append_ancestor(StringInfo items, const Scope *ancestor,
  * The rows of the scope that belong to the customer(s), after "relation
  * t": after "joiner" (" USING " in a DELETE, " FROM " in an UPDATE, ", "
  * in a SELECT), the customers "c" and the ancestors' derived tables, then
- * " WHERE " and the conditions that link them.  Returns the number of
- * ancestor scopes joined (s1 .. sN, the customer relation not counted).
+ * " WHERE " and the conditions that link them.
  */
-static int
+static void
 append_scope_join(StringInfo sql, const Mapping *m, const Scope *scope,
 				  Root root, const char *joiner)
 {
@@ -187,7 +187,6 @@ append_scope_join(StringInfo sql, const Mapping *m, const Scope *scope,
 	char *lhs = psprintf("t.%s", quote_identifier(scope->relation.key_column));
 	Oid   lhs_type = scope->key_type;
 	int   level = 0;
-	int   scope_levels;
 
 	initStringInfo(&items);
 	initStringInfo(&where);
@@ -214,7 +213,6 @@ append_scope_join(StringInfo sql, const Mapping *m, const Scope *scope,
 		lhs_type = parent->key_type;
 		cur = parent;
 	}
-	scope_levels = level;
 
 	/* cur's parent is the customer, unless cur is the customer */
 	if (cur->parent == 0 &&
@@ -239,29 +237,15 @@ append_scope_join(StringInfo sql, const Mapping *m, const Scope *scope,
 	if (items.len > 0)
 		appendStringInfo(sql, "%s%s", joiner, items.data + 2);
 	appendStringInfo(sql, " WHERE %s", where.data);
-	return scope_levels;
 }
 
 /* "relation t", then append_scope_join(). */
-static int
+static void
 append_scope_rows(StringInfo sql, const Mapping *m, const Scope *scope,
 				  Root root, const char *joiner)
 {
 	appendStringInfo(sql, "%s t", qualified(&scope->relation));
-	return append_scope_join(sql, m, scope, root, joiner);
-}
-
-/* " FOR UPDATE OF s1, s2 ...": the ancestors' rows, joined as s1 .. sN. */
-static void
-append_lock_ancestors(StringInfo sql, int levels, bool nowait)
-{
-	if (levels == 0)
-		return;
-	appendStringInfoString(sql, " FOR UPDATE OF ");
-	for (int i = 1; i <= levels; i++)
-		appendStringInfo(sql, "%ss%d", i > 1 ? ", " : "", i);
-	if (nowait)
-		appendStringInfoString(sql, " NOWAIT");
+	append_scope_join(sql, m, scope, root, joiner);
 }
 
 char *
@@ -327,8 +311,10 @@ lock_customer_sql(const Mapping *m, bool many, bool nowait)
  * balance rule holds back a customer whose amounts do not sum to zero;
  * rows counts all its rows and amount is the sum.  With lock_rows, every
  * row of the scope is locked FOR SHARE, not only the blocking ones: a row
- * that does not block yet could be updated into one; and the rows of its
- * ancestor scopes FOR UPDATE, so that no new row joins the scope.
+ * that does not block yet could be updated into one.  (The rows of its
+ * ancestor scopes are locked FOR UPDATE before, by lock_scope_sql(), so
+ * that no new row joins the scope; this statement then sees, at READ
+ * COMMITTED, the rows committed while it waited for those locks.)
  */
 char *
 blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows, bool many,
@@ -337,7 +323,6 @@ blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows, bool many,
 	StringInfoData sql;
 	bool           balance = (rule->kind == RULE_BALANCE);
 	Root           root = root_of(many, false);
-	int            levels;
 
 	initStringInfo(&sql);
 	appendStringInfoString(
@@ -350,13 +335,10 @@ blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows, bool many,
 	appendStringInfoString(&sql, balance
 									 ? "::pg_catalog.numeric AS value FROM "
 									 : " AS value FROM ");
-	levels = append_scope_rows(&sql, m, rule->scope, root, ", ");
+	append_scope_rows(&sql, m, rule->scope, root, ", ");
 	if (lock_rows)
-	{
 		appendStringInfoString(&sql, nowait ? " FOR SHARE OF t NOWAIT"
 											: " FOR SHARE OF t");
-		append_lock_ancestors(&sql, levels, nowait);
-	}
 	appendStringInfoString(
 		&sql, balance ? ") b GROUP BY b.key HAVING "
 						"COALESCE(pg_catalog.sum(b.value), 0) "
@@ -514,6 +496,20 @@ append_new_value(StringInfo sql, const ErasedColumn *column, Root root)
 	appendStringInfoString(sql, " END");
 }
 
+/*
+ * The index of the same column from a rule for the other kind of customer
+ * (one for companies, one for individuals), or -1.
+ */
+static int
+other_kind_column(const ErasedScope *erased, int i)
+{
+	for (int j = 0; j < erased->n_columns; j++)
+		if (j != i &&
+			strcmp(erased->columns[j]->name, erased->columns[i]->name) == 0)
+			return j;
+	return -1;
+}
+
 /* The erased name: NULL or the placeholder, as text. */
 static const char *
 erased_name(const Mapping *m)
@@ -543,9 +539,29 @@ erase_sql(const Mapping *m, const ErasedScope *erased, bool many)
 						 erased_name(m));
 	for (int i = 0; i < erased->n_columns; i++)
 	{
+		const ErasedColumn *column = erased->columns[i];
+		int                 j = other_kind_column(erased, i);
+		const ErasedColumn *other = j >= 0 ? erased->columns[j] : NULL;
+
+		if (j >= 0 && j < i)
+			continue; /* set with the first one */
 		appendStringInfo(&sql, "%s%s = ", i > 0 ? ", " : "",
-						 quote_identifier(erased->columns[i]->name));
-		append_new_value(&sql, erased->columns[i], root);
+						 quote_identifier(column->name));
+		if (other == NULL)
+			append_new_value(&sql, column, root);
+		else
+		{
+			/* one rule for companies, one for individuals */
+			const ErasedColumn *company =
+				column->applies_to == APPLIES_COMPANY ? column : other;
+
+			appendStringInfo(&sql, "CASE WHEN %s THEN ",
+							 root_is_company(root));
+			append_erased_value(&sql, company);
+			appendStringInfoString(&sql, " ELSE ");
+			append_erased_value(&sql, company == column ? other : column);
+			appendStringInfoString(&sql, " END");
+		}
 	}
 	append_scope_join(&sql, m, erased->scope, root, " FROM ");
 	end_counted(&sql, many);

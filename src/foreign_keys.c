@@ -119,6 +119,18 @@ runs_before(const Mapping *m, const References *refs, const Operation *a,
 		   references(refs, scope_a->relation.relid, scope_b->relation.relid);
 }
 
+/* Scopes nearer the customer first, then by name: the order of locking. */
+static int
+compare_depth(const void *a, const void *b)
+{
+	const Scope *x = *(const Scope *const *)a;
+	const Scope *y = *(const Scope *const *)b;
+
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
 /* Adds each proper ancestor of the scope but the customer, once. */
 static void
 add_locked_ancestors(Mapping *m, const Scope *scope)
@@ -139,8 +151,10 @@ add_locked_ancestors(Mapping *m, const Scope *scope)
  * operation after those it must follow (runs_before), levels computed as
  * the longest chain above an operation; a cycle of foreign keys keeps the
  * order of the names.  The purge rules are reordered the same way, for the
- * repeated purges; the ancestors of every purged or erased scope, whose
- * rows are locked before anything changes, go to m->locked_scopes.
+ * repeated purges.  The ancestors of every blocker, purged or erased scope
+ * go to m->locked_scopes, nearest to the customer first: their rows are
+ * locked FOR UPDATE, top down, before the blockers are checked, so that no
+ * row referencing them can join a scope below them meanwhile.
  */
 void
 order_operations(Mapping *m)
@@ -181,6 +195,8 @@ order_operations(Mapping *m)
 				m->operations[m->n_operations++] = ops[i];
 
 	m->locked_scopes = palloc(sizeof(Scope *) * Max(m->n_scopes, 1));
+	for (int i = 0; i < m->n_blocker_rules; i++)
+		add_locked_ancestors(m, m->blocker_rules[i]->scope);
 	for (int i = 0; i < n; i++)
 	{
 		Operation *op = &m->operations[i];
@@ -192,6 +208,8 @@ order_operations(Mapping *m)
 			op->index = p++;
 		}
 	}
+	qsort(m->locked_scopes, m->n_locked_scopes, sizeof(Scope *),
+		  compare_depth);
 }
 
 static const char *

@@ -214,6 +214,15 @@ resolve_erased_column(ErasedColumn *column, Oid relid, char *name)
 	column->not_null = check_column(relid, name);
 }
 
+/* Runs a query of a configuration table; returns its number of rows. */
+static uint64
+read_table(const char *sql, const char *table)
+{
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read anonymize.%s", table);
+	return SPI_processed;
+}
+
 /* Reads anonymize.customer_relation into m: the scope customer. */
 static void
 read_customer_relation(Mapping *m, MemoryContext cxt)
@@ -221,9 +230,7 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 	MemoryContext spi_cxt;
 	Scope        *customer;
 
-	if (SPI_execute(CUSTOMER_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.customer_relation");
-	if (SPI_processed != 1)
+	if (read_table(CUSTOMER_QUERY, "customer_relation") != 1)
 		report_no_customer_relation();
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
@@ -242,27 +249,36 @@ read_customer_relation(Mapping *m, MemoryContext cxt)
 	MemoryContextSwitchTo(spi_cxt);
 }
 
+/* Names the scope (or the customer relation) whose relation is resolved. */
+static void
+resolve_error_context(void *arg)
+{
+	errcontext("%s", (const char *)arg);
+}
+
 /* Reads anonymize.scopes into m->scopes[1 ..]; parents are linked later. */
 static void
 read_scopes(Mapping *m, MemoryContext cxt)
 {
-	uint64        n_rows;
+	uint64        n_rows = read_table(SCOPES_QUERY, "scopes");
 	MemoryContext spi_cxt;
-
-	if (SPI_execute(SCOPES_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.scopes");
-	n_rows = SPI_processed;
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
 	m->scopes = palloc0(sizeof(Scope) * (n_rows + 1));
 	m->n_scopes = n_rows + 1;
 	for (uint64 row = 0; row < n_rows; row++)
 	{
-		Scope *scope = &m->scopes[row + 1];
+		Scope               *scope = &m->scopes[row + 1];
+		ErrorContextCallback callback;
 
 		scope->name = result_text(row, 1);
+		callback.callback = resolve_error_context;
+		callback.arg = psprintf("anonymize scope \"%s\"", scope->name);
+		callback.previous = error_context_stack;
+		error_context_stack = &callback;
 		resolve_relation(&scope->relation, result_text(row, 2),
 						 result_text(row, 3), result_text(row, 4));
+		error_context_stack = callback.previous;
 		scope->parent_name = result_text(row, 5);
 		scope->parent_column = result_text(row, 6);
 		scope->condition = result_text(row, 7);
@@ -388,12 +404,8 @@ read_erased_columns(Rule *rule, int row)
 static void
 read_rules(Mapping *m, MemoryContext cxt)
 {
-	uint64        n_rows;
+	uint64        n_rows = read_table(RULES_QUERY, "rules");
 	MemoryContext spi_cxt;
-
-	if (SPI_execute(RULES_QUERY, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.rules");
-	n_rows = SPI_processed;
 
 	spi_cxt = MemoryContextSwitchTo(cxt);
 	m->n_rules = n_rows;
@@ -430,7 +442,7 @@ link_scope(Mapping *m, int i)
 			ereport(
 				ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("scope \"%s\" is its own ancestor", scope->name),
+				 errmsg("scope \"%s\" is its own ancestor", up->name),
 				 errdetail("Scopes form a tree rooted at the scope "
 						   "customer."),
 				 errhint("Change its parent with anonymize.set_scope().")));
@@ -533,6 +545,45 @@ group_erased_columns(Mapping *m)
 	}
 }
 
+/* Whether the erasure of the scope sets the column (the customer's name). */
+static bool
+sets_column(const Mapping *m, const Scope *scope, const char *column)
+{
+	for (int i = 0; i < m->n_erased_scopes; i++)
+	{
+		const ErasedScope *erased = &m->erased_scopes[i];
+
+		if (erased->scope != scope)
+			continue;
+		if (erased->name_column != NULL &&
+			strcmp(erased->name_column, column) == 0)
+			return true;
+		for (int c = 0; c < erased->n_columns; c++)
+			if (strcmp(erased->columns[c]->name, column) == 0)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Marks the scopes linked to the customer through a column that an
+ * erasure of an ancestor sets: once that ran, they can no longer be found,
+ * so they are verified at once after their own statement (erasure.c).
+ */
+static void
+mark_changing_links(Mapping *m)
+{
+	for (int i = 1; i < m->n_scopes; i++)
+	{
+		Scope *scope = &m->scopes[i];
+
+		for (const Scope *cur = scope; cur->parent >= 0;
+			 cur = &m->scopes[cur->parent])
+			if (sets_column(m, &m->scopes[cur->parent], cur->parent_column))
+				scope->link_changes = true;
+	}
+}
+
 /*
  * Reads and resolves the whole mapping into the current memory context and
  * validates it (mapping_validate.c); with check_assignments, also every
@@ -562,6 +613,7 @@ load_mapping(bool check_assignments)
 	link_mapping(m);
 	validate_mapping(m, check_assignments);
 	group_erased_columns(m);
+	mark_changing_links(m);
 	order_operations(m);
 	check_cascades(m);
 	return m;

@@ -334,6 +334,19 @@ check_scope(Mapping *m, Scope *scope)
 	}
 	scope->parent_type =
 		check_link_column(parent->relation.relid, scope->parent_column);
+	if ((scope->key_type == UUIDOID && is_integer_type(scope->parent_type)) ||
+		(is_integer_type(scope->key_type) && scope->parent_type == UUIDOID))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key column \"%s\" (%s) of scope \"%s\" cannot match "
+						"column \"%s\" (%s) of scope \"%s\"",
+						scope->relation.key_column,
+						format_type_be(scope->key_type), scope->name,
+						scope->parent_column,
+						format_type_be(scope->parent_type), parent->name),
+				 errdetail("A uuid never equals an integer."),
+				 errhint("Name the column the key matches: the "
+						 "parent_column of anonymize.set_scope().")));
 }
 
 static const char *
@@ -470,6 +483,15 @@ check_rule(const Mapping *m, Rule *rule, bool check_assignments)
 	push_entry(&callback, &check,
 			   psprintf("anonymize rule \"%s\" on scope \"%s\"",
 						rule->rule_name, rule->scope->name));
+	if (rule->kind == RULE_PURGE && rule->scope == &m->scopes[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("purge rule \"%s\" cannot delete customers",
+						rule->rule_name),
+				 errdetail("Anonymization keeps the customer row, erased, "
+						   "for the invoices that refer to it."),
+				 errhint("Erase its columns with anonymize.set_erase_rule() "
+						 "on scope customer.")));
 	if (rule->kind == RULE_ERASE)
 	{
 		if (rule->n_columns == 0)
@@ -511,9 +533,59 @@ check_company_test(const Mapping *m)
  * scopes (types, default parent columns) and the erased columns (NOT
  * NULL).  The caller is connected to SPI.
  */
+/* The replacement of the email column, from an erase rule on customer. */
+static const char *
+email_replacement(const Mapping *m)
+{
+	for (int i = 0; i < m->n_rules; i++)
+		for (int c = 0; c < m->rules[i].n_columns; c++)
+			if (m->rules[i].kind == RULE_ERASE &&
+				m->rules[i].scope == &m->scopes[0] &&
+				strcmp(m->rules[i].columns[c].name, m->email.name) == 0 &&
+				m->rules[i].columns[c].replacement != NULL)
+				return m->rules[i].columns[c].replacement;
+	return NULL;
+}
+
+/*
+ * The name and email columns of the customer: the name gets the company
+ * name (text), the email NULL or the placeholder, unless replaced.
+ */
+static void
+check_customer_columns(const Mapping *m)
+{
+	Oid name_type = column_type(m->customer.relid, m->name.name);
+	Oid email_type = column_type(m->customer.relid, m->email.name);
+
+	if (!is_character_type(name_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("name column \"%s\" must be of a character type, "
+						"not %s",
+						m->name.name, format_type_be(name_type)),
+				 errdetail("A company keeps its company name there.")));
+	if (m->email.not_null && !is_character_type(email_type) &&
+		email_replacement(m) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("cannot erase NOT NULL email column \"%s\" of type %s",
+						m->email.name, format_type_be(email_type)),
+				 errdetail("Only character columns that are NOT NULL get "
+						   "the placeholder."),
+				 errhint("Give it a replacement in an erase rule on scope "
+						 "customer, such as {\"%s\": \"...\"}.",
+						 m->email.name)));
+}
+
 void
 validate_mapping(Mapping *m, bool check_assignments)
 {
+	ErrorContextCallback callback;
+	EntryCheck           check;
+
+	push_entry(&callback, &check,
+			   psprintf("anonymize customer relation \"%s.%s\"",
+						m->customer.schema, m->customer.name));
 	m->scopes[0].key_type =
 		check_key_column(m->customer.relid, m->customer.key_column);
 	if (strcmp(m->name.name, m->email.name) == 0)
@@ -523,6 +595,8 @@ validate_mapping(Mapping *m, bool check_assignments)
 						"column \"%s\"",
 						m->name.name),
 				 errhint("Map them with anonymize.set_customer_relation().")));
+	check_customer_columns(m);
+	pop_entry(&callback);
 	for (int i = 1; i < m->n_scopes; i++)
 	{
 		ErrorContextCallback callback;

@@ -239,14 +239,6 @@ check_lock_privilege(const MappedRelation *rel)
 					 "as an identity key, as README.md shows.")));
 }
 
-/* The lock of the rows of a blocker scope's ancestors (FOR UPDATE). */
-static void
-check_ancestors_lockable(const Mapping *m, const Scope *scope)
-{
-	for (int up = scope->parent; up > 0; up = m->scopes[up].parent)
-		check_lock_privilege(&m->scopes[up].relation);
-}
-
 /*
  * Errors out unless the caller may do what the call does: read the
  * customer and the scopes of the blocker rules; to erase, lock their rows
@@ -267,9 +259,11 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 
 	check_lock_privilege(&m->customer);
 	for (int i = 0; i < m->n_blocker_rules; i++)
-	{
 		check_lock_privilege(&m->blocker_rules[i]->scope->relation);
-		check_ancestors_lockable(m, m->blocker_rules[i]->scope);
+	for (int i = 0; i < m->n_locked_scopes; i++)
+	{
+		check_scope_readable(m, m->locked_scopes[i]);
+		check_lock_privilege(&m->locked_scopes[i]->relation);
 	}
 	if (check == CHECK_LOCK)
 		return;
@@ -279,6 +273,7 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 		check_scope_readable(m, m->company_scope);
 		check_lock_privilege(&m->company_scope->relation);
 	}
+
 	for (int i = 0; i < m->n_erased_scopes; i++)
 	{
 		const ErasedScope *erased = &m->erased_scopes[i];
@@ -299,6 +294,31 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 }
 
 /*
+ * Errors out if row-level security hides rows of the relation from the
+ * caller, from the owner its own statements run as, or from "reader"
+ * (InvalidOid: none), another owner whose statements read it.
+ */
+static void
+check_visible_to(const MappedRelation *rel, Oid reader)
+{
+	if (check_enable_rls(rel->relid, InvalidOid, true) == RLS_ENABLED ||
+		(runs_as_owner(rel->owner) &&
+		 check_enable_rls(rel->relid, rel->owner, true) == RLS_ENABLED) ||
+		(OidIsValid(reader) &&
+		 check_enable_rls(rel->relid, reader, true) == RLS_ENABLED))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row-level security hides rows of relation "
+						"\"%s.%s\" from anonymize",
+						rel->schema, rel->name),
+				 errdetail("Checking the blockers and erasing the data of "
+						   "a customer needs to see all of its rows."),
+				 errhint("Run it as a role that owns the relation or "
+						 "bypasses row-level security, and do not force "
+						 "row-level security on its owner.")));
+}
+
+/*
  * Errors out if row-level security hides rows of a mapped relation from
  * the caller, or from the owner the statements may run as (FORCE ROW LEVEL
  * SECURITY): a hidden blocker would not block, and a hidden row to erase
@@ -307,22 +327,20 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 void
 check_rows_visible(AnonymizeState *state)
 {
-	for (int i = 0; i < state->n_relations; i++)
-	{
-		const MappedRelation *rel = state->relations[i];
+	const Mapping *m = state->mapping;
 
-		if (check_enable_rls(rel->relid, InvalidOid, true) == RLS_ENABLED ||
-			(runs_as_owner(rel->owner) &&
-			 check_enable_rls(rel->relid, rel->owner, true) == RLS_ENABLED))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("row-level security hides rows of relation "
-							"\"%s.%s\" from anonymize",
-							rel->schema, rel->name),
-					 errdetail("Checking the blockers and erasing the data of "
-							   "a customer needs to see all of its rows."),
-					 errhint("Run it as a role that owns the relation or "
-							 "bypasses row-level security, and do not force "
-							 "row-level security on its owner.")));
+	for (int i = 0; i < state->n_relations; i++)
+		check_visible_to(state->relations[i], InvalidOid);
+	/* a statement on a scope reads its ancestors with the same rights */
+	for (int i = 1; i < m->n_scopes; i++)
+	{
+		const Scope *scope = &m->scopes[i];
+
+		if (!runs_as_owner(scope->relation.owner))
+			continue;
+		for (const Scope *up = scope; up->parent >= 0;
+			 up = &m->scopes[up->parent])
+			check_visible_to(&m->scopes[up->parent].relation,
+							 scope->relation.owner);
 	}
 }

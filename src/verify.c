@@ -89,18 +89,20 @@ check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan, Datum *values,
 	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 	if (rows > rows_updated)
-		ereport(ERROR,
-				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-				 errmsg("rows of relation \"%s.%s\" were not erased",
-						rel->schema, rel->name),
-				 errdetail("Scope \"%s\" holds %lld rows of the customer "
-						   "after the erasure, which updated %lld; nothing "
-						   "was changed.",
-						   erased->scope->name, (long long)rows,
-						   (long long)rows_updated),
-				 errhint("Look for triggers or rules that insert into "
-						 "\"%s.%s\" while the customer's data is erased.",
-						 rel->schema, rel->name)));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+			 errmsg("rows of relation \"%s.%s\" were not erased", rel->schema,
+					rel->name),
+			 errdetail("Scope \"%s\" holds %lld %s of the customer "
+					   "after the erasure, which updated %lld; nothing "
+					   "was changed.",
+					   erased->scope->name, (long long)rows,
+					   rows == 1 ? "row" : "rows", (long long)rows_updated),
+			 errhint("Look for triggers or rules on \"%s.%s\" that skip "
+					 "the update of a row or insert rows while the "
+					 "customer's data is erased.",
+					 rel->schema, rel->name)));
 
 	if (erased->name_column != NULL)
 	{
