@@ -1,7 +1,8 @@
 -- bench/baseline_cte.sql
 --
 -- Benchmark baseline (never installed): anonymize_customer() for the
--- default mapping of examples/billing.sql as ONE SQL statement with
+-- mapping of examples/billing.sql (examples/billing_mapping.sql) as ONE
+-- SQL statement with
 -- data-modifying CTEs, wrapped in a SQL function.  Same rules and locks as
 -- the extension, folded into the statement:
 --
@@ -17,7 +18,8 @@
 --   then   delete the purge rows, erase the billing address (company keeps
 --          its address, an individual keeps only the country), erase the
 --          customer (name := company or NULL, email := NULL) and insert the
---          audit row into bench.audit_cte.
+--          audit row into bench.audit_cte (rows deleted per purge rule, rows
+--          updated per erase rule, as anonymize.audit_log).
 --
 -- Simplification of this baseline: when the customer is unknown, already
 -- anonymized or blocked, it does nothing and returns no row (no error).
@@ -36,7 +38,8 @@ CREATE TABLE IF NOT EXISTS bench.audit_cte (
 	anonymized_at	timestamptz NOT NULL,
 	anonymized_by	name NOT NULL,
 	customer_kind	text NOT NULL CHECK (customer_kind IN ('company', 'individual')),
-	rows_deleted	jsonb NOT NULL
+	rows_deleted	jsonb NOT NULL,
+	rows_updated	jsonb NOT NULL
 );
 
 CREATE OR REPLACE FUNCTION bench.anonymize_cte(p_customer_id uuid)
@@ -91,14 +94,19 @@ WITH cust AS MATERIALIZED (
 	RETURNING 1
 ), audit AS (
 	INSERT INTO bench.audit_cte
-		(customer_id, anonymized_at, anonymized_by, customer_kind, rows_deleted)
+		(customer_id, anonymized_at, anonymized_by, customer_kind, rows_deleted,
+		 rows_updated)
 	SELECT ok.id, now(), current_user,
 		   CASE WHEN ok.is_company THEN 'company' ELSE 'individual' END,
 		   jsonb_build_object(
 			   'sent_emails', (SELECT count(*) FROM d_emails),
 			   'customer_activity', (SELECT count(*) FROM d_activity),
 			   'webhook_notifications', (SELECT count(*) FROM d_webhooks),
-			   'initialized_subscriptions', (SELECT count(*) FROM d_subs))
+			   'initialized_subscriptions', (SELECT count(*) FROM d_subs)),
+		   jsonb_build_object(
+			   'billing_address_contact', (SELECT count(*) FROM u_address),
+			   'billing_address_street',
+			   CASE WHEN ok.is_company THEN 0 ELSE (SELECT count(*) FROM u_address) END)
 	  FROM ok
 	RETURNING customer_kind, rows_deleted
 )

@@ -1,27 +1,36 @@
 -- bench/baseline_plpgsql.sql
 --
 -- Benchmark baseline (never installed): a straightforward PL/pgSQL
--- implementation of anonymize.anonymize_customer() for the default mapping
--- of examples/billing.sql, with the same rules and the same locking:
+-- implementation of anonymize.anonymize_customer() for the mapping of
+-- examples/billing.sql (examples/billing_mapping.sql, which the extension
+-- is given after CREATE EXTENSION), with the same rules and the same
+-- locking, written out by hand for this one schema:
 --
 --   1. SELECT ... FOR UPDATE on the customer row (P0002 when unknown).
 --   2. Already anonymized (a row in bench.audit_plpgsql): return
 --      anonymized = false, change nothing.
---   3. Blockers, with every subscription, invoice and balance line of the
---      customer locked FOR SHARE: a subscription not in ('initialized',
---      'terminated'), an invoice not in ('paid', 'cancelled'), balance lines
---      not summing to 0.  Any of them: SQLSTATE 55000, the detail lists each.
---   4. Purge: delete the customer's sent_emails, customer_activity,
---      webhook_notifications and 'initialized' subscriptions.
---   5. Billing address: a company (company holds a non-blank character)
---      loses first_name, last_name, phone; an individual also loses
---      address_line1, address_line2, city, postal_code, region (country
---      stays).  No address row: an individual.
+--   3. Blockers (blocker rules subscriptions_not_terminated and
+--      unsettled_invoices, balance rule balance), with every subscription,
+--      invoice and balance line of the customer locked FOR SHARE: a
+--      subscription not in ('initialized', 'terminated'), an invoice not in
+--      ('paid', 'cancelled'), balance lines not summing to 0.  Any of them:
+--      SQLSTATE 55000, the detail lists each.
+--   4. Purge (purge rules sent_emails, customer_activity,
+--      webhook_notifications, initialized_subscriptions): delete the
+--      customer's sent_emails, customer_activity, webhook_notifications and
+--      'initialized' subscriptions.
+--   5. Billing address (scope billing_address; the company test: company
+--      holds a non-blank character; no address row: an individual): erase
+--      rule billing_address_contact, for everyone, erases first_name,
+--      last_name, phone; erase rule billing_address_street, for an
+--      individual only, also address_line1, address_line2, city,
+--      postal_code, region (country stays).  One UPDATE of the row.
 --   6. Customer: email := NULL; name := company for a company, else NULL.
---   7. Audit row into bench.audit_plpgsql (same shape as anonymize.audit_log).
+--   7. Audit row into bench.audit_plpgsql (same shape as anonymize.audit_log:
+--      rows_deleted per purge rule, rows_updated per erase rule).
 --
 -- Returns the same columns as the extension: (anonymized, customer_kind,
--- rows_deleted jsonb keyed by the extension's purge rule names).
+-- rows_deleted jsonb keyed by the mapping's purge rule names).
 --
 -- Load: psql -f bench/baseline_plpgsql.sql   (after examples/billing.sql)
 
@@ -32,7 +41,8 @@ CREATE TABLE IF NOT EXISTS bench.audit_plpgsql (
 	anonymized_at	timestamptz NOT NULL,
 	anonymized_by	name NOT NULL,
 	customer_kind	text NOT NULL CHECK (customer_kind IN ('company', 'individual')),
-	rows_deleted	jsonb NOT NULL
+	rows_deleted	jsonb NOT NULL,
+	rows_updated	jsonb NOT NULL
 );
 
 CREATE OR REPLACE FUNCTION bench.anonymize_plpgsql(p_customer_id uuid,
@@ -51,6 +61,7 @@ DECLARE
 	v_activity		bigint;
 	v_webhooks		bigint;
 	v_init_subs		bigint;
+	v_addresses		bigint;
 BEGIN
 	IF p_customer_id IS NULL THEN
 		RAISE EXCEPTION 'customer id must not be null'
@@ -114,7 +125,7 @@ BEGIN
 	 WHERE customer_id = p_customer_id AND state = 'initialized';
 	GET DIAGNOSTICS v_init_subs = ROW_COUNT;
 
-	-- 5. billing address
+	-- 5. billing address: the company test, then its erase rules
 	SELECT a.company INTO v_company
 	  FROM billing.billing_addresses a WHERE a.customer_id = p_customer_id;
 	v_is_company := coalesce(v_company ~ '[^[:space:]]', false);
@@ -122,12 +133,14 @@ BEGIN
 		UPDATE billing.billing_addresses
 		   SET first_name = NULL, last_name = NULL, phone = NULL
 		 WHERE customer_id = p_customer_id;
+		GET DIAGNOSTICS v_addresses = ROW_COUNT;
 	ELSE
 		UPDATE billing.billing_addresses
 		   SET first_name = NULL, last_name = NULL, phone = NULL,
 			   address_line1 = NULL, address_line2 = NULL, city = NULL,
 			   postal_code = NULL, region = NULL
 		 WHERE customer_id = p_customer_id;
+		GET DIAGNOSTICS v_addresses = ROW_COUNT;
 	END IF;
 
 	-- 6. customer
@@ -144,8 +157,12 @@ BEGIN
 		'webhook_notifications', v_webhooks,
 		'initialized_subscriptions', v_init_subs);
 	INSERT INTO bench.audit_plpgsql
-		(customer_id, anonymized_at, anonymized_by, customer_kind, rows_deleted)
-	VALUES (p_customer_id, now(), current_user, customer_kind, rows_deleted);
+		(customer_id, anonymized_at, anonymized_by, customer_kind, rows_deleted,
+		 rows_updated)
+	VALUES (p_customer_id, now(), current_user, customer_kind, rows_deleted,
+			jsonb_build_object(
+				'billing_address_contact', v_addresses,
+				'billing_address_street', CASE WHEN v_is_company THEN 0 ELSE v_addresses END));
 END
 $$;
 

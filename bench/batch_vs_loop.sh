@@ -35,7 +35,7 @@ trap 'anon_stop_cluster; rm -rf "$work"' EXIT
 anon_start_cluster "$work/cluster" "$PORT"
 anon_as_postgres createdb bench
 psql_q -f "$REPO/examples/billing.sql" >/dev/null
-psql_q -c "CREATE EXTENSION anonymize"
+psql_q -c "CREATE EXTENSION anonymize" -f "$REPO/examples/billing_mapping.sql" >/dev/null
 psql_q -v profile=history -v first=1 -v n="$SCALE" \
 	-f "$BENCH/generate.sql" >/dev/null
 psql_q -c "VACUUM ANALYZE"

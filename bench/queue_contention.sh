@@ -6,8 +6,9 @@
 #   bash bench/queue_contention.sh --check    # exit 1 if any deadlock or crash
 #
 # In a throwaway cluster (own port and socket, as user postgres, removed at
-# exit) it loads examples/billing.sql and the extension, generates CUSTOMERS
-# customers with a history (bench/generate.sql), all of them eligible
+# exit) it loads examples/billing.sql, the extension and its mapping
+# (examples/billing_mapping.sql), generates CUSTOMERS customers with a
+# history (bench/generate.sql), all of them eligible
 # (bench/queue_contention_setup.sql), and then, once per isolation level in
 # LEVELS, in a fresh copy of that database:
 #
@@ -167,7 +168,8 @@ psql_val() {	# database query: one value
 log "generating $CUSTOMERS eligible customers with history"
 anon_as_postgres createdb qc_template
 psql_q -d qc_template -f "$REPO/examples/billing.sql" >/dev/null
-psql_q -d qc_template -c "CREATE EXTENSION anonymize"
+psql_q -d qc_template -c "CREATE EXTENSION anonymize" \
+	-f "$REPO/examples/billing_mapping.sql" >/dev/null
 psql_q -d qc_template -v profile=history -v first=1 -v n="$CUSTOMERS" \
 	-f "$BENCH/generate.sql" >/dev/null
 not_eligible=$(psql_q -d qc_template -At -f "$BENCH/queue_contention_setup.sql")

@@ -6,7 +6,11 @@
 # postgres, autovacuum off), loads examples/billing.sql and
 # examples/sample_customers.sql, and then shows, in this order:
 #
-#   examples/demo.sql   the mapping; the customers before; who may be erased
+#   (here)              CREATE EXTENSION anonymize, which installs no mapping
+#                       (a call fails until one is loaded), and the mapping
+#                       of examples/billing.sql: examples/billing_mapping.sql
+#   examples/demo.sql   the mapping, read back from its tables as a tree of
+#                       scopes and rules; the customers before; who may be erased
 #                       and what blocks the others; the erasure of a company
 #                       and of an individual; the refusal for the customer
 #                       that still has an active subscription, a due invoice
@@ -58,6 +62,17 @@ psql_script() { anon_as_postgres psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 anon_as_postgres createdb demo
 cat "$repo/examples/billing.sql" "$repo/examples/sample_customers.sql" | psql_script
+
+echo
+echo '== 0. CREATE EXTENSION anonymize installs no mapping: until one is loaded, calls fail'
+echo '   psql -c "CREATE EXTENSION anonymize"'
+psql_script -c 'CREATE EXTENSION anonymize'
+echo "   psql -c \"SELECT anonymize.can_anonymize('11111111-1111-1111-1111-111111111111')\"   (this ERROR is expected)"
+psql_script -c "SELECT anonymize.can_anonymize('11111111-1111-1111-1111-111111111111')" 2>&1 || true
+echo '   The mapping of examples/billing.sql, loaded by the extension owner:'
+echo '   psql -f examples/billing_mapping.sql'
+# Each line of it is a SELECT of a void function: only errors are of interest.
+psql_script <"$repo/examples/billing_mapping.sql" >/dev/null
 psql_script <"$repo/examples/demo.sql" 2>&1
 
 echo

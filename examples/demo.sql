@@ -3,10 +3,12 @@
 -- for an active customer, and two erasure requests for the queue.
 --
 -- Run by demo.sh with  psql -X -q  on examples/billing.sql and
--- examples/sample_customers.sql; then demo.sh calls the queue in a
--- connection of its own, as a scheduled job would, and runs
--- examples/demo_after_job.sql.  Helper objects (schema "demo") are created
--- quietly; the statements that call the extension are echoed.
+-- examples/sample_customers.sql, after CREATE EXTENSION anonymize and the
+-- mapping examples/billing_mapping.sql (the extension installs none); then
+-- demo.sh calls the queue in a connection of its own, as a scheduled job
+-- would, and runs examples/demo_after_job.sql.  Helper objects (schema
+-- "demo") are created quietly; the statements that call the extension are
+-- echoed.
 
 \set ON_ERROR_STOP 1
 \set QUIET 1
@@ -16,8 +18,6 @@
 \set individual '22222222-2222-2222-2222-222222222222'
 \set active     '33333333-3333-3333-3333-333333333333'
 \set former     '44444444-4444-4444-4444-444444444444'
-
-CREATE EXTENSION anonymize;
 
 -- A fourth customer, for the queue: an individual whose subscription ended
 -- and whose invoices are paid.
@@ -65,30 +65,72 @@ SELECT w.who,
 \echo '== The four customers, by their short names (view demo.who):'
 \echo '   company 1111...  individual 2222...  active 3333...  former 4444...'
 \echo
-\echo '== 1. The mapping (the default one, for examples/billing.sql)'
-SELECT m.what, m.columns
-  FROM anonymize.customer_mapping c,
-	   LATERAL (VALUES
-		(1, 'customer', format('%I.%I, key %I', customer_schema, customer_table, key_column)),
-		(2, '  erased', format('%I (for a company: set to its company name), %I', name_column, email_column)),
-		(3, 'billing address', format('%I.%I, key %I', address_schema, address_table, address_key_column)),
-		(4, '  erased', concat_ws(', ', first_name_column, last_name_column, phone_column)),
-		(5, '  erased if no company', array_to_string(address_columns, ', ')),
-		(6, '  kept', concat_ws(', ', company_column, country_column))) m (o, what, columns)
- ORDER BY m.o;
-SELECT kind, relation, rows
-  FROM (SELECT 1 AS o, 'purge' AS kind, rule_name, relation_schema || '.' || relation_name AS relation,
-			   coalesce(condition, 'all') AS rows
-		  FROM anonymize.purge_rules WHERE enabled
-		UNION ALL
-		SELECT 2, 'blocker', rule_name, relation_schema || '.' || relation_name, condition
-		  FROM anonymize.blocker_rules WHERE enabled
-		UNION ALL
-		SELECT 3, 'balance', rule_name, relation_schema || '.' || relation_name,
-			   'sum(' || amount_expression || ') <> 0'
-		  FROM anonymize.balance_rules WHERE enabled) r
- ORDER BY o, rule_name;
-\echo 'purge: deleted at erasure.  blocker, balance: refuse the erasure.  Key column: customer_id.'
+\echo '== 1. The mapping, as the tables anonymize.customer_relation, scopes and rules hold it'
+\echo '   (loaded from examples/billing_mapping.sql): the scopes as a tree under the'
+\echo '   customer, each with its rules'
+WITH RECURSIVE c AS (
+	SELECT * FROM anonymize.customer_relation
+), tree AS (
+	SELECT 'customer'::text AS scope, 0 AS depth, ARRAY['customer'] AS path,
+		   format('%I.%I, key %I', c.relation_schema, c.relation_name, c.key_column) AS what
+	  FROM c
+	UNION ALL
+	SELECT s.scope_name, t.depth + 1, t.path || s.scope_name,
+		   format('%I.%I where %I = %s.%s', s.relation_schema, s.relation_name,
+				  s.key_column, t.scope,
+				  coalesce(quote_ident(s.parent_column),
+						   CASE WHEN t.depth = 0 THEN (SELECT quote_ident(key_column) FROM c)
+								ELSE '(its primary key)' END))
+		   || coalesce(' and ' || s.condition, '')
+	  FROM anonymize.scopes s JOIN tree t ON s.parent = t.scope
+), lines (path, o, entry, what) AS (
+	SELECT path, 0, repeat('  ', depth) || scope, what FROM tree
+	UNION ALL
+	SELECT ARRAY['customer'], 1, '  column ' || quote_ident(c.name_column),
+		   CASE WHEN c.company_scope IS NULL
+				THEN 'erased (no company test: everyone is an individual)'
+				ELSE 'company: set to the company name; individual: erased' END
+	  FROM c
+	UNION ALL
+	SELECT ARRAY['customer'], 2, '  column ' || quote_ident(c.email_column),
+		   coalesce((SELECT format('set to %s (erase rule %s)',
+								   r.replacements ->> c.email_column::text, r.rule_name)
+					   FROM anonymize.rules r
+					  WHERE r.kind = 'erase' AND r.scope = 'customer'
+						AND r.replacements ? c.email_column::text
+					  LIMIT 1), 'erased')
+	  FROM c
+	UNION ALL
+	SELECT ARRAY['customer'], 3, '  company test',
+		   format('a company if its row of scope %s has %s; company name: %s',
+				  c.company_scope, c.company_condition, c.company_name)
+	  FROM c WHERE c.company_scope IS NOT NULL
+	UNION ALL
+	SELECT ARRAY['customer'], 4, '  placeholder',
+		   format('%L, written into erased NOT NULL text columns', c.placeholder)
+	  FROM c WHERE c.placeholder <> ''
+	UNION ALL
+	SELECT t.path, 10 + array_position('{erase,purge,blocker,balance}', r.kind),
+		   repeat('  ', t.depth + 1) || r.kind || ' ' || r.rule_name,
+		   CASE r.kind
+			 WHEN 'purge' THEN 'delete ' || coalesce('the rows where ' || r.condition, 'every row')
+			 WHEN 'erase' THEN
+				'erase ' || concat_ws(', ',
+					nullif(array_to_string(r.columns, ', '), ''),
+					(SELECT string_agg(format('%s := %s', k, v), ', ' ORDER BY k)
+					   FROM jsonb_each_text(r.replacements) e (k, v)))
+				|| CASE r.applies_to WHEN 'everyone' THEN ''
+									 WHEN 'individual' THEN ' (individuals only)'
+									 ELSE ' (companies only)' END
+			 WHEN 'blocker' THEN format('refuse while a row has %s (%s)', r.condition, r.reason)
+			 WHEN 'balance' THEN format('refuse unless sum(%s) = 0 (%s)', r.amount, r.reason)
+		   END
+	  FROM anonymize.rules r JOIN tree t ON t.scope = r.scope
+)
+SELECT entry AS "scope or rule", what AS "its rows, or what the rule does"
+  FROM lines ORDER BY path, o, entry;
+\echo 'erase, purge: what the erasure does.  blocker, balance: what refuses it.'
+\echo 'Change it with anonymize.set_scope(), set_erase_rule(), set_purge_rule(), set_blocker_rule(), set_balance_rule(), drop_rule().'
 \echo
 
 \echo '== 2. Before'

@@ -17,9 +17,10 @@ SELECT r.request_id AS id, w.who, r.state, r.outcome,
 \echo 'The active customer stays pending; the next run tries it again.'
 \echo
 
-\echo '== 11. The audit log (no personal data)'
+\echo '== 11. The audit log (no personal data): rows deleted by the purge rules, updated by the erase rules'
 SELECT w.who, a.customer_kind AS kind, a.anonymized_by AS by,
-	   (SELECT sum(value::int) FROM jsonb_each_text(a.rows_deleted)) AS rows_deleted
+	   (SELECT sum(value::int) FROM jsonb_each_text(a.rows_deleted)) AS rows_deleted,
+	   (SELECT sum(value::int) FROM jsonb_each_text(a.rows_updated)) AS rows_updated
   FROM anonymize.audit_log a JOIN demo.who w ON w.id = a.customer_id
  ORDER BY a.anonymized_at;
 

@@ -22,6 +22,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
+
 my $n_emails = 200_000;
 my $victim = 'c1000000-0000-0000-0000-000000000001';    # individual
 my $racer = 'c1000000-0000-0000-0000-000000000002';     # company
@@ -34,6 +38,7 @@ $node->start;
 my $root = dirname(__FILE__) . '/..';
 $node->safe_psql('postgres', slurp_file("$root/examples/billing.sql"));
 $node->safe_psql('postgres', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'postgres');
 
 $node->safe_psql(
 	'postgres', qq{

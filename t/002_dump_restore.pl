@@ -1,23 +1,43 @@
-# t/002_dump_restore.pl -- a non-default mapping and the audit log survive
-# pg_dump and restore, plain and custom format:
-#   - mapping: a preset purge rule with another condition, a preset disabled
-#     with drop_rule(), a preset blocker's reason changed, a new blocker
-#     rule, a placeholder; the mapping tables (every row, with the enabled
-#     and preset flags), the audit log and the request queue come back
-#     identical (same SELECT text);
-#   - the restored database anonymizes with the restored mapping (the
-#     disabled rule stays off, the new blocker blocks, an anonymized
-#     customer stays anonymized);
-#   - the billing data comes back identical;
-# and DROP EXTENSION anonymize leaves every billing table and row in place
-# and nothing of its own (the schema anonymize itself stays, empty).
+# t/002_dump_restore.pl -- a customised mapping and the audit log survive
+# pg_dump and restore: plain format, custom format, a restore in one
+# transaction, and a data-only restore with --disable-triggers.
+#
+# CREATE EXTENSION installs no mapping (version 1.2); the source database
+# loads examples/billing_mapping.sql and then customises it: the purge rule
+# initialized_subscriptions gets another condition, the purge rule
+# webhook_notifications is dropped, the reason of the blocker rule
+# unsettled_invoices changes, a new scope and blocker rule open_dispute are
+# added, and a placeholder is set.  The configuration tables
+# (anonymize.customer_relation, scopes, rules) are dumped whole, so:
+#   - the dump holds every row of each of them;
+#   - after each restore the mapping tables, the audit log and the request
+#     queue are identical to the source (same SELECT text), and the billing
+#     data too;
+#   - the restored database anonymizes with exactly that mapping: the dropped
+#     rule does not come back, the new blocker blocks, the changed reason is
+#     reported, a customer who owes 30.00 is refused by the balance rule, an
+#     anonymized customer stays anonymized;
+#   - a data-only restore (pg_restore --data-only --disable-triggers) into a
+#     database where CREATE EXTENSION has just run gives back exactly that
+#     mapping, nothing of another one (the issue's failure: a preset blocker
+#     rule came back in place of the customised one, and a customer who owed
+#     30.00 was anonymized); into a database that already has a mapping it
+#     fails on the duplicate keys instead of mixing the two.
+# And DROP EXTENSION anonymize leaves every billing table and row in place
+# and nothing of its own (the schema anonymize itself stays, empty); created
+# again, the extension has no mapping and says so.
 use strict;
 use warnings;
 
 use File::Basename qw(dirname);
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
 
 my $node = PostgreSQL::Test::Cluster->new('dump');
 $node->init;
@@ -31,18 +51,21 @@ my %c = (
 	acme => 'd2000000-0000-0000-0000-000000000002',    # eligible company
 	dora => 'd2000000-0000-0000-0000-000000000003',    # open dispute
 	mara => 'd2000000-0000-0000-0000-000000000004',    # active subscription
+	olga => 'd2000000-0000-0000-0000-000000000005',    # owes 30.00
 );
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 $node->safe_psql('src', slurp_file("$root/examples/billing.sql"));
 $node->safe_psql('src', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'src');
 $node->safe_psql(
 	'src', qq{
 INSERT INTO billing.customers (id, name, email) VALUES
 	('$c{anna}', 'Anna Alt', 'anna\@example.com'),
 	('$c{acme}', 'Bert Boss', 'bert\@acme.example'),
 	('$c{dora}', 'Dora Dispute', 'dora\@example.com'),
-	('$c{mara}', 'Mara Active', 'mara\@example.com');
+	('$c{mara}', 'Mara Active', 'mara\@example.com'),
+	('$c{olga}', 'Olga Owing', 'olga\@example.com');
 INSERT INTO billing.billing_addresses (customer_id, company, first_name,
 		last_name, phone, address_line1, city, country) VALUES
 	('$c{anna}', NULL, 'Anna', 'Alt', '+1', 'Weg 1', 'Bonn', 'DE'),
@@ -60,19 +83,22 @@ INSERT INTO billing.subscriptions (customer_id, state) VALUES
 INSERT INTO billing.invoices (customer_id, status, amount) VALUES
 	('$c{acme}', 'paid', 10), ('$c{mara}', 'due', 10);
 INSERT INTO billing.balance_entries (customer_id, amount) VALUES
-	('$c{acme}', 10), ('$c{acme}', -10), ('$c{mara}', -10);
+	('$c{acme}', 10), ('$c{acme}', -10), ('$c{mara}', -10),
+	('$c{olga}', 40.00), ('$c{olga}', -10.00);
 });
 
-# The non-default mapping.
+# The customised mapping.
 $node->safe_psql(
 	'src', q{
-SELECT anonymize.set_purge_rule('initialized_subscriptions', 'billing.subscriptions',
-	'customer_id', $$state IN ('initialized')$$);
+SELECT anonymize.set_purge_rule('initialized_subscriptions', 'subscriptions',
+	$$state IN ('initialized')$$);
 SELECT anonymize.drop_rule('webhook_notifications');
-SELECT anonymize.set_blocker_rule('unsettled_invoices', 'billing.invoices',
-	'customer_id', $$status NOT IN ('paid', 'cancelled')$$, 'invoice still open');
-SELECT anonymize.set_blocker_rule('open_dispute', 'billing.customer_activity',
-	'customer_id', $$kind = 'dispute'$$, 'open dispute');
+SELECT anonymize.set_blocker_rule('unsettled_invoices', 'invoices',
+	$$status NOT IN ('paid', 'cancelled')$$, 'invoice still open');
+SELECT anonymize.set_scope('disputes', 'billing.customer_activity', 'customer_id',
+	condition => $$kind = 'dispute'$$);
+SELECT anonymize.set_blocker_rule('open_dispute', 'disputes',
+	$$details IS DISTINCT FROM 'settled'$$, 'open dispute');
 SELECT anonymize.set_placeholder('[erased]');
 });
 is( $node->safe_psql(
@@ -88,14 +114,12 @@ is( $node->safe_psql(
 
 # What must come back: every row of the extension's tables, and of billing.
 my @ext_queries = (
-	'SELECT * FROM anonymize.customer_mapping',
-	'SELECT * FROM anonymize.purge_rules ORDER BY rule_name',
-	'SELECT * FROM anonymize.blocker_rules ORDER BY rule_name',
-	'SELECT * FROM anonymize.balance_rules ORDER BY rule_name',
+	mapping_queries(),
 	'SELECT * FROM anonymize.audit_log ORDER BY customer_id',
 	'SELECT * FROM anonymize.requests ORDER BY request_id',
 	'SELECT last_value, is_called FROM anonymize.requests_request_id_seq',
 );
+my @config_tables = qw(customer_relation scopes rules);
 my @billing_tables = qw(customers billing_addresses subscriptions invoices
   balance_entries sent_emails customer_activity webhook_notifications);
 
@@ -111,21 +135,28 @@ sub snapshot
 }
 
 my $before = snapshot('src');
+my %source_rows = map {
+	$_ => $node->safe_psql('src', "SELECT count(*) FROM anonymize.$_")
+} @config_tables;
 
-like($before->{'SELECT * FROM anonymize.purge_rules ORDER BY rule_name'},
-	qr/^initialized_subscriptions\|billing\|subscriptions\|customer_id\|state IN \('initialized'\)\|t\|f$/m,
-	'source: the changed preset purge rule is no longer a preset');
-like($before->{'SELECT * FROM anonymize.purge_rules ORDER BY rule_name'},
-	qr/^webhook_notifications\|billing\|webhook_notifications\|customer_id\|\|f\|f$/m,
-	'source: the dropped preset is disabled, not deleted');
-like($before->{'SELECT * FROM anonymize.purge_rules ORDER BY rule_name'},
-	qr/^sent_emails\|billing\|sent_emails\|customer_id\|\|t\|t$/m,
-	'source: an untouched preset is still a preset');
-like($before->{'SELECT * FROM anonymize.blocker_rules ORDER BY rule_name'},
-	qr/^open_dispute\|.*\|open dispute\|t\|f$/m,
+my ($q_relation, $q_scopes, $q_rules) = mapping_queries();
+like($before->{$q_rules},
+	qr/^initialized_subscriptions\|purge\|subscriptions\|state IN \('initialized'\)\|/m,
+	'source: the purge rule with its changed condition');
+unlike($before->{$q_rules}, qr/^webhook_notifications\|/m,
+	'source: the dropped purge rule is gone, not kept aside');
+like($before->{$q_rules},
+	qr/^unsettled_invoices\|blocker\|invoices\|.*\|invoice still open\|/m,
+	'source: the blocker rule with its changed reason');
+like($before->{$q_scopes},
+	qr/^disputes\|billing\|customer_activity\|customer_id\|customer\|\|kind = 'dispute'$/m,
+	'source: the new scope');
+like($before->{$q_rules}, qr/^open_dispute\|blocker\|disputes\|.*\|open dispute\|/m,
 	'source: the new blocker rule');
-like($before->{'SELECT * FROM anonymize.customer_mapping'},
-	qr/\|\[erased\]\|f$/, 'source: the placeholder');
+like($before->{$q_relation}, qr/^t\|billing\|customers\|id\|name\|email\|\[erased\]\|/,
+	'source: the placeholder');
+like($before->{$q_rules}, qr/^balance\|balance\|balance_entries\|\|amount\|/m,
+	'source: the balance rule');
 
 sub compare
 {
@@ -141,7 +172,7 @@ sub compare
 	}
 }
 
-# The restored database works with the restored mapping.
+# The restored database works with the restored mapping, and only with it.
 sub check_restored
 {
 	my ($what, $db) = @_;
@@ -149,10 +180,15 @@ sub check_restored
 
 	is( $node->safe_psql(
 			$db,
+			"SELECT count(*) FROM anonymize.rules WHERE rule_name = 'webhook_notifications'"),
+		'0',
+		"$what: the dropped purge rule did not come back");
+	is( $node->safe_psql(
+			$db,
 			"SELECT anonymized, customer_kind, rows_deleted
 			   FROM anonymize.anonymize_customer('$c{acme}')"),
 		't|company|{"sent_emails": 1, "customer_activity": 1, "initialized_subscriptions": 1}',
-		"$what: acme anonymized, webhooks not purged (rule disabled)");
+		"$what: acme anonymized, webhooks not purged (rule dropped)");
 	is( $node->safe_psql(
 			$db,
 			"SELECT c.name, c.email, a.first_name, a.address_line1,
@@ -165,12 +201,20 @@ sub check_restored
 
 	($ret, $out, $err) = $node->psql($db,
 		"SELECT * FROM anonymize.anonymize_customer('$c{dora}')");
-	like($err, qr/Blocked by 1 row of relation "billing.customer_activity" \(open dispute\)/,
+	like($err, qr/Blocked by 1 row of .*\(open dispute\)/,
 		"$what: the new blocker rule blocks dora");
 	($ret, $out, $err) = $node->psql($db,
 		"SELECT * FROM anonymize.anonymize_customer('$c{mara}')");
 	like($err, qr/\(invoice still open\)/,
-		"$what: the changed reason of a preset blocker");
+		"$what: the changed reason of a blocker rule");
+	($ret, $out, $err) = $node->psql($db,
+		"SELECT * FROM anonymize.anonymize_customer('$c{olga}')");
+	like($err, qr/cannot be anonymized\nDETAIL:  Blocked by a balance of 30\.00 /,
+		"$what: olga, who owes 30.00, is refused by the balance rule");
+	is( $node->safe_psql(
+			$db,
+			"SELECT count(*) FROM billing.customers WHERE id = '$c{olga}' AND name = 'Olga Owing'"),
+		'1', "$what: and keeps her name");
 	is( $node->safe_psql(
 			$db,
 			"SELECT anonymized FROM anonymize.anonymize_customer('$c{anna}')"),
@@ -181,10 +225,15 @@ sub check_restored
 			"SELECT anonymize.request('$c{mara}') = (SELECT request_id FROM anonymize.requests WHERE customer_id = '$c{mara}')"),
 		't',
 		"$what: mara's pending request is the restored one");
-	is( $node->safe_psql(
-			$db,
-			"SELECT count(*) FROM anonymize.purge_rules WHERE preset"),
-		'2', "$what: presets that were not changed are presets again");
+}
+
+{
+	my ($ret, $out, $err) = $node->psql('src',
+		"SELECT * FROM anonymize.anonymize_customer('$c{olga}')",
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($err,
+		qr/ERROR:  55000: customer \S+ cannot be anonymized\nDETAIL:  Blocked by a balance of 30\.00 /,
+		'source: olga, who owes 30.00, is refused by the balance rule (55000)');
 }
 
 #
@@ -193,6 +242,17 @@ sub check_restored
 $node->command_ok(
 	[ 'pg_dump', '-d', $node->connstr('src'), '-f', "$tmp/src.sql" ],
 	'pg_dump, plain format');
+{
+	# The data of each configuration table: its COPY block, whole.
+	my $dump = slurp_file("$tmp/src.sql");
+	for my $t (@config_tables)
+	{
+		my ($rows) = $dump =~ /^COPY anonymize\.$t \(.*?\) FROM stdin;\n(.*?)^\\\.$/ms;
+		is( defined $rows ? scalar(() = $rows =~ /\n/g) : 'no COPY',
+			$source_rows{$t},
+			"the plain dump holds all $source_rows{$t} rows of anonymize.$t");
+	}
+}
 $node->safe_psql('postgres', 'CREATE DATABASE dst');
 {
 	my ($ret, $out, $err) = $node->psql('dst', '',
@@ -230,6 +290,63 @@ $node->command_ok(
 compare('single-transaction restore', snapshot('dst3'));
 
 #
+# Data only, with --disable-triggers, into a database with the schema and
+# a fresh CREATE EXTENSION: exactly the source's mapping comes back.
+#
+$node->safe_psql('postgres', 'CREATE DATABASE dst4');
+$node->safe_psql('dst4', slurp_file("$root/examples/billing.sql"));
+$node->safe_psql('dst4', 'CREATE EXTENSION anonymize');
+is($node->safe_psql('dst4', join(' UNION ALL ',
+			map { "SELECT count(*) FROM anonymize.$_" } @config_tables)),
+	"0\n0\n0", 'data-only target: CREATE EXTENSION installed no mapping');
+$node->command_ok(
+	[
+		'pg_restore', '--exit-on-error', '--single-transaction',
+		'--data-only', '--disable-triggers', '-d', $node->connstr('dst4'),
+		"$tmp/src.dump"
+	],
+	'pg_restore --data-only --disable-triggers');
+compare('data-only restore', snapshot('dst4'));
+check_restored('data-only restore', 'dst4');
+# pg_restore --disable-triggers runs ALTER TABLE ... DISABLE TRIGGER ALL and
+# then ENABLE TRIGGER ALL on each table: the triggers that invalidate the
+# plans must still fire as before (ALWAYS, so that replicated changes count).
+my $mapping_triggers = q{
+SELECT string_agg(format('%s %s %s', t.tgrelid::regclass, t.tgname, t.tgenabled), ', '
+				  ORDER BY t.tgrelid::regclass::text, t.tgname)
+  FROM pg_trigger t
+ WHERE t.tgrelid IN ('anonymize.customer_relation'::regclass,
+					 'anonymize.scopes'::regclass, 'anonymize.rules'::regclass)
+   AND NOT t.tgisinternal};
+is($node->safe_psql('dst4', $mapping_triggers),
+	$node->safe_psql('src', $mapping_triggers),
+	'data-only restore: the triggers of the mapping tables are enabled as before');
+
+# Data only into a database that has a mapping already: refused on the
+# duplicate keys, the mapping there stays as it was, not mixed with the
+# source's.
+$node->safe_psql('postgres', 'CREATE DATABASE dst5');
+$node->safe_psql('dst5', slurp_file("$root/examples/billing.sql"));
+$node->safe_psql('dst5', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'dst5');
+{
+	my $mapping_before = mapping_of($node, 'dst5');
+	my ($stdout, $stderr);
+	my $ok = IPC::Run::run(
+		[
+			'pg_restore', '--exit-on-error', '--single-transaction',
+			'--data-only', '--disable-triggers', '-d',
+			$node->connstr('dst5'), "$tmp/src.dump"
+		],
+		'>', \$stdout, '2>', \$stderr);
+	ok(!$ok, 'data-only restore over an existing mapping fails');
+	like($stderr, qr/duplicate key value violates unique constraint "(customer_relation|scopes|rules)_pkey"/,
+		'on a duplicate key of a mapping table');
+	is(mapping_of($node, 'dst5'), $mapping_before,
+		'and the mapping there is unchanged');
+}
+
+#
 # DROP EXTENSION keeps the application's tables and rows.
 #
 {
@@ -258,9 +375,16 @@ SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'anonymize'::regnames
 	is( $node->safe_psql(
 			'src',
 			"CREATE EXTENSION anonymize; SELECT count(*) FROM anonymize.audit_log;
-			 SELECT count(*) FROM anonymize.purge_rules WHERE NOT preset"),
+			 SELECT (SELECT count(*) FROM anonymize.customer_relation)
+			      + (SELECT count(*) FROM anonymize.scopes)
+			      + (SELECT count(*) FROM anonymize.rules)"),
 		"0\n0",
-		'created again: no audit row, the default mapping');
+		'created again: no audit row, no mapping');
+	my ($ret, $out, $err) = $node->psql('src',
+		"SELECT anonymize.can_anonymize('$c{acme}')",
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($err, qr/ERROR:  55000: /,
+		'created again: without a mapping, a call fails with 55000');
 }
 
 $node->stop;

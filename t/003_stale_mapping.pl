@@ -7,10 +7,13 @@
 #     column of a purge relation, a column used by a rule condition, a
 #     mapped table dropped and created again, the schema renamed;
 #   - across sessions: session 1 keeps its plans, session 2 renames a
-#     column, sets a column NOT NULL, disables and enables rules, adds a
-#     blocker rule; session 1's next call follows each change;
+#     column, sets a column NOT NULL, drops a purge rule and sets it again,
+#     narrows a scope by a condition and widens it again, adds a blocker
+#     rule; session 1's next call follows each change;
 #   - many mapping changes in a row, from the same and from another
 #     session, are each seen by the next call.
+# The mapping is examples/billing_mapping.sql, loaded after CREATE EXTENSION
+# (which installs none).
 use strict;
 use warnings;
 
@@ -19,6 +22,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
+
 my $node = PostgreSQL::Test::Cluster->new('stale');
 $node->init;
 $node->start;
@@ -26,6 +33,7 @@ $node->start;
 my $root = dirname(__FILE__) . '/..';
 $node->safe_psql('postgres', slurp_file("$root/examples/billing.sql"));
 $node->safe_psql('postgres', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'postgres');
 
 my $x = 'e3000000-0000-0000-0000-000000000001';
 $node->safe_psql(
@@ -164,15 +172,27 @@ $node->safe_psql('postgres',
 $node->safe_psql('postgres', "SELECT anonymize.drop_rule('sent_emails')");
 like(s1_try(),
 	qr/^t\|individual\|\{"customer_activity": 1, "webhook_notifications": 1, "initialized_subscriptions": 1\}$/,
-	'session 2 disabled a purge rule: session 1 does not purge it');
+	'session 2 dropped a purge rule: session 1 does not purge it');
 $node->safe_psql('postgres',
-	"SELECT anonymize.set_purge_rule('sent_emails', 'billing.sent_emails', 'customer_id')"
-);
+	"SELECT anonymize.set_purge_rule('sent_emails', 'sent_emails')");
 like(s1_try(), $works,
-	'session 2 enabled it again: session 1 purges it');
+	'session 2 set it again: session 1 purges it');
+
+# A scope is part of the plans too: narrowed to no row of the customer, its
+# purge rule deletes nothing; widened again, it deletes the row.
+$node->safe_psql('postgres',
+	q{SELECT anonymize.set_scope('sent_emails', 'billing.sent_emails', 'customer_id', condition => $$recipient <> 'x@example.com'$$)}
+);
+like(s1_try(),
+	qr/^t\|individual\|\{"sent_emails": 0, "customer_activity": 1, "webhook_notifications": 1, "initialized_subscriptions": 1\}$/,
+	'session 2 narrowed the scope sent_emails: session 1 deletes no sent email');
+$node->safe_psql('postgres',
+	"SELECT anonymize.set_scope('sent_emails', 'billing.sent_emails', 'customer_id')");
+like(s1_try(), $works,
+	'session 2 widened it again: session 1 deletes the sent email');
 
 $node->safe_psql('postgres',
-	q{SELECT anonymize.set_blocker_rule('no_login', 'billing.customer_activity', 'customer_id', $$kind = 'login'$$, 'logged in')}
+	q{SELECT anonymize.set_blocker_rule('no_login', 'customer_activity', $$kind = 'login'$$, 'logged in')}
 );
 like(s1_try(),
 	qr/ERROR:  55000: customer \S+ cannot be anonymized\nDETAIL:  Blocked by 1 row of relation "billing.customer_activity" \(logged in\)/,
@@ -181,27 +201,40 @@ $node->safe_psql('postgres', "SELECT anonymize.drop_rule('no_login')");
 like(s1_try(), $works, 'session 2 dropped it: session 1 works');
 
 #
-# Many mapping changes in a row: each is seen by the next call.
+# Many mapping changes in a row: each is seen by the next call.  Every
+# round adds the blocker rule in one session and drops it in the other
+# (drop_rule() of a rule that does not exist is an error), the sessions
+# taking turns, so that each session makes a real change every round.
 #
 sub toggle_blocker
 {
 	my ($on) = @_;
 	return $on
-	  ? q{SELECT anonymize.set_blocker_rule('toggle', 'billing.customer_activity', 'customer_id', $$kind = 'login'$$, 'toggled')}
+	  ? q{SELECT anonymize.set_blocker_rule('toggle', 'customer_activity', $$kind = 'login'$$, 'toggled')}
 	  : q{SELECT anonymize.drop_rule('toggle')};
 }
 my ($same_ok, $other_ok) = (0, 0);
 my $rounds = 40;
 for my $i (1 .. $rounds)
 {
-	my $on = $i % 2;
-	my ($out, $err) = s1(toggle_blocker($on));
-	die "toggle failed: $err" if $err ne '';
-	($out, $err) = s1("SELECT anonymize.can_anonymize('$x')");
-	$same_ok++ if $out eq ($on ? 'f' : 't');
-	$node->safe_psql('postgres', toggle_blocker(!$on));
-	($out, $err) = s1("SELECT anonymize.can_anonymize('$x')");
-	$other_ok++ if $out eq ($on ? 't' : 'f');
+	my $s1_adds = $i % 2;
+	for my $on (1, 0)
+	{
+		if ($on == $s1_adds)
+		{
+			my ($out, $err) = s1(toggle_blocker($on));
+			die "toggle failed: $err" if $err ne '';
+		}
+		else
+		{
+			$node->safe_psql('postgres', toggle_blocker($on));
+		}
+		my ($out, $err) = s1("SELECT anonymize.can_anonymize('$x')");
+		if ($out eq ($on ? 'f' : 't'))
+		{
+			$on == $s1_adds ? $same_ok++ : $other_ok++;
+		}
+	}
 }
 is($same_ok, $rounds,
 	"$rounds blocker rule changes in session 1: each seen by its next call");

@@ -31,6 +31,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
+
 my $calls = $ENV{ANON_MEMORY_CALLS} || 20_000;
 my $long = defined $ENV{ANON_MEMORY_CALLS};
 my %calls = (
@@ -49,6 +53,7 @@ $node->start;
 my $root = dirname(__FILE__) . '/..';
 $node->safe_psql('postgres', slurp_file("$root/examples/billing.sql"));
 $node->safe_psql('postgres', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'postgres');
 
 my $eligible = 'e4000000-0000-0000-0000-000000000001';
 my $blocked = 'b4000000-0000-0000-0000-000000000001';

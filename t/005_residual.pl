@@ -27,6 +27,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
+
 my $node = PostgreSQL::Test::Cluster->new('residual');
 $node->init;
 $node->append_conf(
@@ -53,6 +57,7 @@ my $root = dirname(__FILE__) . '/..';
 $node->safe_psql('postgres', slurp_file("$root/examples/billing.sql"));
 $node->safe_psql('postgres',
 	'CREATE EXTENSION anonymize; CREATE EXTENSION pg_dirtyread;');
+load_billing_mapping($node, 'postgres');
 $node->safe_psql('postgres', 'CREATE EXTENSION pageinspect') if $have_pageinspect;
 $node->safe_psql('postgres',
 	'CREATE INDEX customers_email_idx ON billing.customers (email)');

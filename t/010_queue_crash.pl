@@ -27,6 +27,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
+
 my $n_customers = 3000;
 my $batch_size = 100;
 
@@ -37,6 +41,7 @@ $node->start;
 my $billing_sql = slurp_file(dirname(__FILE__) . '/../examples/billing.sql');
 $node->safe_psql('postgres', $billing_sql);
 $node->safe_psql('postgres', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'postgres');
 
 # Customers 1..3000 ('Customer <n>'): every third one a company; each with
 # a billing address and some history, eligible (terminated and initialized

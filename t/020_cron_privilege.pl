@@ -49,6 +49,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
+
 my $wait_seconds = 150;
 
 my $node = PostgreSQL::Test::Cluster->new('cron_privilege');
@@ -125,6 +129,8 @@ CREATE TRIGGER escalate BEFORE DELETE ON billing.customer_activity
 RESET ROLE;
 CREATE EXTENSION anonymize;
 });
+	# The mapping, loaded by the superuser who created (so owns) the extension.
+	load_billing_mapping($node, $db);
 	return;
 }
 setup_database('postgres');

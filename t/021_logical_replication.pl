@@ -1,33 +1,38 @@
-# t/021_logical_replication.pl -- mapping changes that arrive by logical
-# replication make every backend of the subscriber rebuild its plans.
+# t/021_logical_replication.pl -- the mapping replicates by logical
+# replication, and changes that arrive that way make every backend of the
+# subscriber rebuild its plans.
 #
 # Each backend keeps prepared plans built from the configuration tables
-# (anonymize.customer_mapping, purge_rules, blocker_rules, balance_rules) and
-# rebuilds them when a change of those tables sends a relcache invalidation.
-# When the configuration tables are replicated, the changes are written on
-# the subscriber by the logical replication apply worker, which runs with
+# (anonymize.customer_relation, scopes, rules) and rebuilds them when a
+# change of those tables sends a relcache invalidation.  When the
+# configuration tables are replicated, the changes are written on the
+# subscriber by the logical replication apply worker, which runs with
 # session_replication_role = replica: it fires only row-level triggers, and
 # only those enabled REPLICA or ALWAYS.  If the invalidation does not fire
 # there, an existing session on the subscriber keeps erasing by the old
-# mapping: a purge rule re-enabled on the publisher stays off, and personal
+# mapping: a purge rule set again on the publisher stays off, and personal
 # data survives an erasure that reports success.
 #
-# Publisher and subscriber both hold examples/billing.sql and the extension
-# (whatever its default version); the publisher publishes the four
-# configuration tables only, the billing data is local to each node.  The
-# rows that CREATE EXTENSION inserts are the same on both nodes (same
-# primary keys), so an initial copy fails on duplicate keys: the
-# subscription is created with copy_data = false.
+# Publisher and subscriber both hold examples/billing.sql and the extension;
+# CREATE EXTENSION installs no mapping, so the mapping tables of both are
+# empty.  examples/billing_mapping.sql is loaded on the publisher only; the
+# publisher publishes the three configuration tables, the billing data is
+# local to each node.  The subscription copies the mapping (copy_data =
+# true): the subscriber's mapping tables then equal the publisher's, row for
+# row, and the subscriber erases by that mapping.
 #
 # One long-lived session on the subscriber builds its plans first; then,
 # changed on the publisher and replicated:
-#   - purge rule sent_emails disabled (UPDATE): the session's next erasure
+#   - purge rule sent_emails dropped (DELETE): the session's next erasure
 #     leaves the customer's sent emails and does not report them;
-#   - the same rule enabled again (INSERT ... ON CONFLICT DO UPDATE): the
-#     session's next erasure deletes them and reports "sent_emails";
+#   - the same rule set again (INSERT): the session's next erasure deletes
+#     them and reports "sent_emails";
+#   - scope sent_emails narrowed by a condition (UPDATE, set_scope's ON
+#     CONFLICT DO UPDATE): the session's next erasure deletes none of them
+#     ("sent_emails": 0); widened again (UPDATE): it deletes them;
 #   - a blocker rule added (INSERT): the session refuses with 55000;
 #   - that blocker rule deleted (DELETE): the session allows it again;
-#   - blocker_rules truncated (TRUNCATE): a customer blocked by an unpaid
+#   - the rules truncated (TRUNCATE): a customer blocked by an unpaid
 #     invoice becomes eligible in the session.  (A TRUNCATE gives the table
 #     a new relfilenode, which alone sends a relcache invalidation of the
 #     configuration table; this step guards that path, whatever the
@@ -45,6 +50,10 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
 
 my $root = dirname(__FILE__) . '/..';
 
@@ -65,16 +74,22 @@ note 'extension version: '
   . $subscriber->safe_psql('postgres',
 	"SELECT extversion FROM pg_extension WHERE extname = 'anonymize'");
 
+is(mapping_of($subscriber, 'postgres'), "\n---\n\n---\n",
+	'the subscriber has no mapping before the subscription');
+load_billing_mapping($publisher, 'postgres');
+
 $publisher->safe_psql(
 	'postgres', q{
-CREATE PUBLICATION anon_config FOR TABLE anonymize.purge_rules,
-	anonymize.blocker_rules, anonymize.balance_rules, anonymize.customer_mapping});
+CREATE PUBLICATION anon_config FOR TABLE anonymize.customer_relation,
+	anonymize.scopes, anonymize.rules});
 my $subname = 'anon_sub';
 my $pubconn = $publisher->connstr . ' dbname=postgres';
 $subscriber->safe_psql('postgres',
-	"CREATE SUBSCRIPTION $subname CONNECTION '$pubconn' PUBLICATION anon_config WITH (copy_data = false)"
+	"CREATE SUBSCRIPTION $subname CONNECTION '$pubconn' PUBLICATION anon_config WITH (copy_data = true)"
 );
 $subscriber->wait_for_subscription_sync($publisher, $subname);
+is(mapping_of($subscriber, 'postgres'), mapping_of($publisher, 'postgres'),
+	"the initial copy gives the subscriber the publisher's mapping, row for row");
 
 # Customers, on the subscriber only.
 my ($ca, $cb, $cc, $cd, $ce) =
@@ -148,15 +163,21 @@ sub s_query
 is(s_query("SELECT anonymize.can_anonymize('$ca')"),
 	't', 'long-lived session on the subscriber builds its plans');
 
+is( s_query(
+		"BEGIN; SELECT rows_deleted ? 'sent_emails' FROM anonymize.anonymize_customer('$cb'); ROLLBACK;"
+	),
+	't',
+	'with the copied mapping, the long-lived session purges sent_emails');
+
 #
-# Purge rule disabled on the publisher (an UPDATE).
+# Purge rule dropped on the publisher (a DELETE).
 #
 $publisher->safe_psql('postgres', "SELECT anonymize.drop_rule('sent_emails')");
 replicate();
 is( $subscriber->safe_psql('postgres',
-		"SELECT enabled FROM anonymize.purge_rules WHERE rule_name = 'sent_emails'"),
-	'f',
-	'the disabled purge rule reached the subscriber');
+		"SELECT count(*) FROM anonymize.rules WHERE rule_name = 'sent_emails'"),
+	'0',
+	'the dropped purge rule is gone on the subscriber');
 is(fresh_session_purges_sent_emails($cb),
 	'f', 'a fresh session on the subscriber does not purge sent_emails');
 
@@ -164,44 +185,79 @@ is( s_query(
 		"SELECT anonymized, rows_deleted ? 'sent_emails' FROM anonymize.anonymize_customer('$ca')"
 	),
 	"t|f",
-	'rule disabled by replication: the long-lived session does not report sent_emails'
+	'rule dropped by replication: the long-lived session does not report sent_emails'
 );
 is(sent_emails_of($ca), '2',
-	'rule disabled by replication: the sent emails survive in the long-lived session'
+	'rule dropped by replication: the sent emails survive in the long-lived session'
 );
 
-# Whatever happened above, the session now has plans with the rule off.
+# Whatever happened above, the session now has plans without the rule.
 rebuild_plans_locally();
 is( s_query(
 		"BEGIN; SELECT rows_deleted ? 'sent_emails' FROM anonymize.anonymize_customer('$cb'); ROLLBACK;"
 	),
 	'f',
-	'rebuilt by a local ALTER TABLE, the long-lived session has the rule off');
+	'rebuilt by a local ALTER TABLE, the long-lived session has no rule sent_emails');
 
 #
-# The same rule enabled again on the publisher (INSERT ... ON CONFLICT DO
-# UPDATE): the case the review found.
+# The same rule set again on the publisher (an INSERT): the case the review
+# found.
 #
 $publisher->safe_psql('postgres',
-	"SELECT anonymize.set_purge_rule('sent_emails', 'billing.sent_emails', 'customer_id')"
-);
+	"SELECT anonymize.set_purge_rule('sent_emails', 'sent_emails')");
 replicate();
 is( $subscriber->safe_psql('postgres',
-		"SELECT enabled FROM anonymize.purge_rules WHERE rule_name = 'sent_emails'"),
-	't',
-	'the re-enabled purge rule reached the subscriber');
+		"SELECT kind || ' ' || scope FROM anonymize.rules WHERE rule_name = 'sent_emails'"),
+	'purge sent_emails',
+	'the purge rule set again reached the subscriber');
 is(fresh_session_purges_sent_emails($cb),
 	't', 'a fresh session on the subscriber purges sent_emails');
 
 like(
 	s_query(
-		"SELECT anonymized, rows_deleted ? 'sent_emails', rows_deleted FROM anonymize.anonymize_customer('$cc')"
+		"BEGIN; SELECT anonymized, rows_deleted ? 'sent_emails', rows_deleted FROM anonymize.anonymize_customer('$cb'); ROLLBACK;"
 	),
 	qr/^t\|t\|\{.*"sent_emails": 2.*\}$/,
-	'rule re-enabled by replication: the long-lived session reports sent_emails'
+	'rule set again by replication: the long-lived session reports sent_emails'
 );
+
+#
+# The scope of the rule narrowed on the publisher, then widened again
+# (UPDATEs of anonymize.scopes).
+#
+rebuild_plans_locally();
+like(
+	s_query(
+		"BEGIN; SELECT rows_deleted FROM anonymize.anonymize_customer('$cb'); ROLLBACK;"),
+	qr/"sent_emails": 2/,
+	'rebuilt, the long-lived session deletes both sent emails of customer b');
+$publisher->safe_psql('postgres',
+	q{SELECT anonymize.set_scope('sent_emails', 'billing.sent_emails', 'customer_id', condition => $$recipient <> 'c@example.com'$$)}
+);
+replicate();
+is( $subscriber->safe_psql('postgres',
+		"SELECT condition FROM anonymize.scopes WHERE scope_name = 'sent_emails'"),
+	q{recipient <> 'c@example.com'},
+	'the narrowed scope reached the subscriber');
+like(
+	s_query(
+		"BEGIN; SELECT rows_deleted FROM anonymize.anonymize_customer('$cb'); ROLLBACK;"),
+	qr/"sent_emails": 0/,
+	'scope narrowed by replication: the long-lived session deletes no sent email');
+$publisher->safe_psql('postgres',
+	"SELECT anonymize.set_scope('sent_emails', 'billing.sent_emails', 'customer_id')");
+replicate();
+is( $subscriber->safe_psql('postgres',
+		"SELECT count(*) FROM anonymize.scopes WHERE scope_name = 'sent_emails' AND condition IS NULL"),
+	'1',
+	'the widened scope reached the subscriber');
+like(
+	s_query(
+		"SELECT anonymized, rows_deleted FROM anonymize.anonymize_customer('$cc')"),
+	qr/^t\|\{.*"sent_emails": 2.*\}$/,
+	'scope widened by replication: the long-lived session reports both sent emails');
 is(sent_emails_of($cc), '0',
-	'rule re-enabled by replication: the long-lived session deletes the sent emails'
+	'scope widened by replication: the long-lived session deletes the sent emails'
 );
 
 #
@@ -211,7 +267,7 @@ rebuild_plans_locally();
 is(s_query("SELECT anonymize.can_anonymize('$cd')"),
 	't', 'before the blocker rule, the long-lived session allows customer d');
 $publisher->safe_psql('postgres',
-	q{SELECT anonymize.set_blocker_rule('no_login', 'billing.customer_activity', 'customer_id', $$kind = 'login'$$, 'logged in')}
+	q{SELECT anonymize.set_blocker_rule('no_login', 'customer_activity', $$kind = 'login'$$, 'logged in')}
 );
 replicate();
 is( $subscriber->safe_psql('postgres',
@@ -235,10 +291,10 @@ rebuild_plans_locally();
 is(s_query("SELECT anonymize.can_anonymize('$cd')"),
 	'f', 'rebuilt, the long-lived session has the blocker rule');
 $publisher->safe_psql('postgres',
-	"DELETE FROM anonymize.blocker_rules WHERE rule_name = 'no_login'");
+	"DELETE FROM anonymize.rules WHERE rule_name = 'no_login'");
 replicate();
 is( $subscriber->safe_psql('postgres',
-		"SELECT count(*) FROM anonymize.blocker_rules WHERE rule_name = 'no_login'"
+		"SELECT count(*) FROM anonymize.rules WHERE rule_name = 'no_login'"
 	),
 	'0',
 	'the deleted blocker rule is gone on the subscriber');
@@ -248,20 +304,20 @@ is(s_query("SELECT anonymize.can_anonymize('$cd')"),
 );
 
 #
-# All blocker rules truncated on the publisher (a TRUNCATE).
+# All rules truncated on the publisher (a TRUNCATE).
 #
 rebuild_plans_locally();
 is(s_query("SELECT anonymize.can_anonymize('$ce')"),
 	'f', 'the unpaid invoice blocks customer e in the long-lived session');
-$publisher->safe_psql('postgres', 'TRUNCATE anonymize.blocker_rules');
+$publisher->safe_psql('postgres', 'TRUNCATE anonymize.rules');
 replicate();
 is( $subscriber->safe_psql('postgres',
-		'SELECT count(*) FROM anonymize.blocker_rules'),
+		'SELECT count(*) FROM anonymize.rules'),
 	'0',
 	'the truncation reached the subscriber');
 is(s_query("SELECT anonymize.can_anonymize('$ce')"),
 	't',
-	'blocker rules truncated by replication: the long-lived session allows customer e'
+	'rules truncated by replication: the long-lived session allows customer e'
 );
 
 is($s->query_safe('SELECT pg_backend_pid()'),

@@ -47,6 +47,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
+
 my $big_emails = 1_000_000;
 my $small_emails = 1_000;
 my $n_requests = 20_000;
@@ -72,6 +76,7 @@ $node->start;
 my $root = dirname(__FILE__) . '/..';
 $node->safe_psql('postgres', slurp_file("$root/examples/billing.sql"));
 $node->safe_psql('postgres', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'postgres');
 
 $node->safe_psql(
 	'postgres', qq{

@@ -19,6 +19,10 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
 use Time::HiRes qw(time);
 
 my $node = PostgreSQL::Test::Cluster->new('queue_lock_timeout');
@@ -28,6 +32,7 @@ $node->start;
 my $root = dirname(__FILE__) . '/..';
 $node->safe_psql('postgres', slurp_file("$root/examples/billing.sql"));
 $node->safe_psql('postgres', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'postgres');
 
 my $x = '00000000-0000-0000-0000-0000000000aa';
 my $y = '00000000-0000-0000-0000-0000000000bb';

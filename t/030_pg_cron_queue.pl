@@ -12,7 +12,8 @@
 #
 # One node with shared_preload_libraries = 'pg_cron', cron.database_name =
 # 'postgres' and cron.host = the node's socket directory (local connections
-# are trusted).  examples/billing.sql is loaded, 250 eligible customers
+# are trusted).  examples/billing.sql is loaded, and after CREATE EXTENSION
+# its mapping examples/billing_mapping.sql; 250 eligible customers
 # (billing address, sent email, terminated subscription) and one blocked
 # customer (active subscription) get an erasure request each, and the job is
 # scheduled.  Asserted:
@@ -36,6 +37,10 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use BillingMapping;
 
 my $wait_seconds = 150;
 my $n_eligible = 250;
@@ -68,9 +73,10 @@ $node->start;
 
 my $billing_sql = slurp_file(dirname(__FILE__) . '/../examples/billing.sql');
 $node->safe_psql('postgres', $billing_sql);
+$node->safe_psql('postgres', 'CREATE EXTENSION anonymize');
+load_billing_mapping($node, 'postgres');
 $node->safe_psql(
 	'postgres', qq{
-CREATE EXTENSION anonymize;
 CREATE EXTENSION pg_cron;
 
 INSERT INTO billing.customers (id, name, email)
