@@ -361,6 +361,45 @@ COMMENT ON COLUMN anonymize.audit_log.rows_updated IS
 'Rows updated per erase rule, as a JSON object of rule name to count; {} for erasures recorded before version 1.2.';
 
 /*
+ * The invalidation triggers must stay enabled ALWAYS.  ALTER TABLE ...
+ * ENABLE TRIGGER ALL, which pg_restore --disable-triggers runs after a
+ * data-only restore, enables them for the origin only: a change applied by
+ * logical replication would then leave the plans of open sessions stale.
+ * This event trigger puts them back to ALWAYS after any ALTER TABLE of a
+ * configuration table.
+ */
+CREATE FUNCTION anonymize.keep_invalidation_always() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+	config oid[] := ARRAY[pg_catalog.to_regclass('anonymize.customer_relation'),
+						  pg_catalog.to_regclass('anonymize.scopes'),
+						  pg_catalog.to_regclass('anonymize.rules')];
+	t record;
+BEGIN
+	FOR t IN SELECT g.tgrelid::regclass AS rel, g.tgname
+			   FROM pg_catalog.pg_trigger g
+			  WHERE g.tgrelid OPERATOR(pg_catalog.=) ANY (config)
+				AND g.tgname OPERATOR(pg_catalog.=) ANY ('{invalidate_plans,invalidate_plans_on_truncate}')
+				AND g.tgenabled OPERATOR(pg_catalog.=) 'O'
+				AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+							 WHERE c.objid OPERATOR(pg_catalog.=) g.tgrelid)
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', t.rel, t.tgname);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION anonymize.keep_invalidation_always() IS
+'Event trigger: after ALTER TABLE of a configuration table (such as ENABLE TRIGGER ALL by pg_restore --disable-triggers), enables its plan invalidation triggers ALWAYS again, so that changes applied by logical replication rebuild plans.';
+REVOKE EXECUTE ON FUNCTION anonymize.keep_invalidation_always() FROM PUBLIC;
+
+CREATE EVENT TRIGGER anonymize_keep_invalidation_always ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION anonymize.keep_invalidation_always();
+COMMENT ON EVENT TRIGGER anonymize_keep_invalidation_always IS
+'Keeps the plan invalidation triggers of the configuration tables enabled ALWAYS; see anonymize.keep_invalidation_always().';
+
+/*
  * Changing the mapping.  Each function writes its row and then validates
  * the whole mapping (anonymize.check_mapping(), in C, as the plans would be
  * built): a wrong entry is refused with an error that names it, and nothing
