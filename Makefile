@@ -7,6 +7,7 @@ OBJS = \
 	src/drop_guard.o \
 	src/eligibility.o \
 	src/foreign_keys.o \
+	src/inspect.o \
 	src/erasure.o \
 	src/erasure_rules.o \
 	src/mapping.o \

@@ -446,6 +446,27 @@ COMMENT ON EVENT TRIGGER anonymize_keep_invalidation_always IS
 'Keeps the plan invalidation triggers of the configuration tables enabled ALWAYS; see anonymize.keep_invalidation_always().';
 
 /*
+ * Before and after an erasure: what anonymize_customer() would do now, and
+ * whether an erasure still holds.  They change nothing and take no row
+ * locks; like blockers(), they run with the caller's rights.
+ */
+CREATE FUNCTION anonymize.preview(customer_id uuid)
+RETURNS TABLE (step text, rule_name text, scope text, relation regclass,
+			   rows bigint, columns name[], applies boolean, detail text)
+AS 'MODULE_PATHNAME', 'anonymize_preview'
+LANGUAGE C STRICT STABLE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION anonymize.preview(uuid) IS
+'What anonymize_customer() would do now, changing nothing and taking no row locks: the customer''s kind and why (step kind), its blockers, and per purge and erase rule the rows it would delete or update, the columns it sets and whether it applies to the customer''s kind.';
+
+CREATE FUNCTION anonymize.verify(customer_id uuid)
+RETURNS TABLE (rule_name text, scope text, relation regclass,
+			   column_name name, rows bigint)
+AS 'MODULE_PATHNAME', 'anonymize_verify'
+LANGUAGE C STRICT STABLE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION anonymize.verify(uuid) IS
+'For an anonymized customer, every place the mapping covers that holds data again: rows of purged scopes (column_name NULL), erased columns holding something other than NULL or the placeholder, a name other than the company name (rule_name NULL for the built-in name and email).  Empty when the erasure still holds.  Columns set by a replacement are not checked.';
+
+/*
  * Changing the mapping.  Each function writes its row and then validates
  * the whole mapping (anonymize.check_mapping(), in C, as the plans would be
  * built): a wrong entry is refused with an error that names it, and nothing

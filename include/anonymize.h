@@ -188,6 +188,9 @@ typedef struct StatementPlans
 	SPIPlanPtr *erase;            /* per erased scope */
 	SPIPlanPtr *verify_erased;    /* per erased scope: rows, unerased */
 	SPIPlanPtr  audit_insert;
+	/* MODE_ONE only, for preview() and verify(): */
+	SPIPlanPtr *count_rule;   /* per rule (purge, erase): rows, no locks */
+	SPIPlanPtr  company_test; /* the company test, no locks */
 } StatementPlans;
 
 /*
@@ -263,6 +266,8 @@ extern char *erase_members_sql(const Mapping *m, const ErasedScope *leader,
 extern char *verify_erased_sql(const Mapping *m, const ErasedScope *erased,
 							   bool many);
 extern bool  is_verified_column(const ErasedColumn *column);
+extern char *count_rule_rows_sql(const Mapping *m, const Rule *rule);
+extern char *company_test_sql(const Mapping *m);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */
@@ -276,9 +281,10 @@ extern Oid                   relation_owner(Oid relid);
 /* security.c */
 typedef enum PrivilegeCheck
 {
-	CHECK_READ, /* can_anonymize(), blockers() */
-	CHECK_LOCK, /* an erasure, before it locks rows */
-	CHECK_ERASE /* an erasure, before it changes rows */
+	CHECK_READ,    /* can_anonymize(), blockers() */
+	CHECK_INSPECT, /* preview(), verify(): read every scope */
+	CHECK_LOCK,    /* an erasure, before it locks rows */
+	CHECK_ERASE    /* an erasure, before it changes rows */
 } PrivilegeCheck;
 
 extern int  run_statement(const MappedRelation *rel, SPIPlanPtr plan,

@@ -447,6 +447,50 @@ purge_sql(const Mapping *m, const Rule *rule, bool many)
 	return sql.data;
 }
 
+/*
+ * For anonymize.preview() and verify(): the number of the customer's rows
+ * of the rule's scope (that match a purge rule's condition), counted as
+ * the rule's statement would change them, without locks.
+ */
+char *
+count_rule_rows_sql(const Mapping *m, const Rule *rule)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "SELECT pg_catalog.count(DISTINCT t.ctid) FROM ");
+	append_scope_rows(&sql, m, rule->scope, ROOT_ONE, ", ");
+	if (rule->kind == RULE_PURGE)
+		append_rule_condition(&sql, rule);
+	return sql.data;
+}
+
+/*
+ * For anonymize.preview() and verify(): the company test of one customer
+ * without locks: (rows, is_company, company name); no row when the test's
+ * scope holds none.
+ */
+char *
+company_test_sql(const Mapping *m)
+{
+	StringInfoData sql;
+
+	if (m->company_scope == NULL)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfoString(
+		&sql, "SELECT pg_catalog.count(*), pg_catalog.bool_or(b.is_company),"
+			  " pg_catalog.min(b.company) FROM (SELECT 1");
+	append_company_test(&sql, m);
+	appendStringInfoString(&sql, " FROM ");
+	append_scope_rows(&sql, m, m->company_scope, ROOT_ONE, ", ");
+	appendStringInfoString(&sql,
+						   ") b (one, is_company, company) HAVING "
+						   "pg_catalog.count(*) OPERATOR(pg_catalog.>) 0");
+	return sql.data;
+}
+
 /* Rule 6 for one purge rule: true while a row it covers remains. */
 char *
 verify_purge_sql(const Mapping *m, const Rule *rule, bool many)

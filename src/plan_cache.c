@@ -193,7 +193,8 @@ static void
 free_statement_plans(StatementPlans *plans, const Mapping *m)
 {
 	SPIPlanPtr *single[] = {&plans->lock_customer, &plans->existing,
-							&plans->classify, &plans->audit_insert};
+							&plans->classify, &plans->audit_insert,
+							&plans->company_test};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);
@@ -206,6 +207,7 @@ free_statement_plans(StatementPlans *plans, const Mapping *m)
 	free_plan_array(plans->verify_purge, m->n_purge_rules);
 	free_plan_array(plans->erase, m->n_erased_scopes);
 	free_plan_array(plans->verify_erased, m->n_erased_scopes);
+	free_plan_array(plans->count_rule, m->n_rules);
 	plans->built = false;
 }
 
@@ -249,6 +251,8 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	plans->verify_purge = plan_array(m->n_purge_rules);
 	plans->erase = plan_array(m->n_erased_scopes);
 	plans->verify_erased = plan_array(m->n_erased_scopes);
+	/* before any SPI_prepare(), which leaves SPI's context current */
+	plans->count_rule = plan_array(m->n_rules);
 
 	plans->lock_customer =
 		prepare_kept(lock_customer_sql(m, many, nowait), 1, &key);
@@ -296,6 +300,15 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 			prepare_kept(verify_erased_sql(m, erased, many), 4, erase);
 	}
 	plans->audit_insert = prepare_kept(audit_insert_sql(many), 5, audit);
+	if (!many && !nowait)
+	{
+		for (int i = 0; i < m->n_rules; i++)
+			if (m->rules[i].kind == RULE_PURGE ||
+				m->rules[i].kind == RULE_ERASE)
+				plans->count_rule[i] = prepare_kept(
+					count_rule_rows_sql(m, &m->rules[i]), 1, &key);
+		plans->company_test = prepare_kept(company_test_sql(m), 1, &key);
+	}
 	plans->built = true;
 }
 

@@ -256,6 +256,12 @@ check_caller_privileges(AnonymizeState *state, PrivilegeCheck check)
 		check_scope_readable(m, m->blocker_rules[i]->scope);
 	if (check == CHECK_READ)
 		return;
+	if (check == CHECK_INSPECT)
+	{
+		for (int i = 1; i < m->n_scopes; i++)
+			check_scope_readable(m, &m->scopes[i]);
+		return;
+	}
 
 	check_lock_privilege(&m->customer);
 	for (int i = 0; i < m->n_blocker_rules; i++)
