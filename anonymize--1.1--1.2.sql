@@ -421,6 +421,72 @@ COMMENT ON FUNCTION anonymize.verify(uuid) IS
 'For an anonymized customer, every place the mapping covers that holds data again: rows of purged scopes (column_name NULL), erased columns holding something other than NULL or the placeholder, a name other than the company name (rule_name NULL for the built-in name and email).  Empty when the erasure still holds.  Columns set by a replacement are not checked.';
 
 /*
+ * A receipt of each erasure: the audit row records the transaction, the
+ * request it answered (from the queue), and a fingerprint of the mapping
+ * in force, so that what was erased can be told later from the mapping's
+ * history.  No personal data in any of it.
+ */
+CREATE FUNCTION anonymize.mapping_fingerprint() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws(E'\n',
+	(SELECT (pg_catalog.to_jsonb(c) OPERATOR(pg_catalog.-) 'singleton'::text)::text
+	   FROM anonymize.customer_relation c),
+	(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s) ORDER BY s.scope_name)::text
+	   FROM anonymize.scopes s),
+	(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) ORDER BY r.rule_name)::text
+	   FROM anonymize.rules r)), 'UTF8')), 'hex')
+$$;
+COMMENT ON FUNCTION anonymize.mapping_fingerprint() IS
+'A hash (SHA-256, hex) of the mapping: the customer relation, the scopes and the rules.  Recorded with every erasure; equal fingerprints mean the same mapping.';
+
+ALTER TABLE anonymize.audit_log
+	ADD COLUMN event_id bigint GENERATED ALWAYS AS IDENTITY,
+	ADD COLUMN transaction_id xid8,
+	ADD COLUMN request_id bigint,
+	ADD COLUMN mapping_fingerprint text;
+SELECT pg_catalog.pg_extension_config_dump('anonymize.audit_log_event_id_seq', '');
+COMMENT ON COLUMN anonymize.audit_log.event_id IS
+'Number of the erasure event.';
+COMMENT ON COLUMN anonymize.audit_log.transaction_id IS
+'Id of the transaction that anonymized the customer; NULL for erasures recorded before version 1.2.';
+COMMENT ON COLUMN anonymize.audit_log.request_id IS
+'The request of anonymize.requests the erasure answered; NULL when anonymize_customer() was called directly.';
+COMMENT ON COLUMN anonymize.audit_log.mapping_fingerprint IS
+'anonymize.mapping_fingerprint() of the mapping the erasure followed; NULL for erasures recorded before version 1.2.';
+
+CREATE FUNCTION anonymize.receipt(customer_id uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+	receipt jsonb;
+BEGIN
+	SELECT pg_catalog.jsonb_build_object(
+			'customer_id', a.customer_id,
+			'erased_at', a.anonymized_at,
+			'erased_as', a.customer_kind,
+			'event_id', a.event_id,
+			'transaction_id', a.transaction_id::text,
+			'request_id', a.request_id,
+			'rows_deleted', a.rows_deleted,
+			'rows_updated', a.rows_updated,
+			'mapping_fingerprint', a.mapping_fingerprint,
+			'statement', 'The personal data of this customer that the mapping covers was erased in the transaction above: deleted where listed under rows_deleted, overwritten where listed under rows_updated. Records that accounting law requires to keep, such as invoices, are kept.')
+	  INTO receipt
+	  FROM anonymize.audit_log a
+	 WHERE a.customer_id OPERATOR(pg_catalog.=) receipt.customer_id;
+	IF receipt IS NULL THEN
+		RAISE EXCEPTION 'customer % has not been anonymized', customer_id
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	RETURN receipt;
+END
+$$;
+COMMENT ON FUNCTION anonymize.receipt(uuid) IS
+'A receipt of the customer''s erasure, as a JSON document without personal data: when, as what, the transaction, the request, the rows deleted and updated per rule and the fingerprint of the mapping.';
+REVOKE EXECUTE ON FUNCTION anonymize.receipt(uuid) FROM PUBLIC;
+
+/*
  * Changing the mapping.  Each function writes its row and then validates
  * the whole mapping (anonymize.check_mapping(), in C, as the plans would be
  * built): a wrong entry is refused with an error that names it, and nothing

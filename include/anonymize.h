@@ -210,6 +210,7 @@ typedef struct AnonymizeState
 	Oid      extension_owner; /* reads the mapping, keeps the audit log */
 	Oid      audit_relid;     /* anonymize.audit_log */
 	Oid      audit_index;     /* its primary key, on customer_id */
+	char    *fingerprint;     /* anonymize.mapping_fingerprint() */
 	int      n_relations;     /* distinct mapped relations */
 	const MappedRelation **relations;
 	Oid           *watched_relids; /* invalidations that make it stale */
@@ -330,6 +331,7 @@ typedef enum ErasureOutcome
 typedef struct CustomerErasure
 {
 	Datum          customer_id;
+	int64          request_id; /* of anonymize.requests; 0: none */
 	ErasureOutcome outcome;
 	bool           is_company;
 	char          *company; /* the company name, for a company */

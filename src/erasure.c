@@ -619,9 +619,11 @@ audit_customers(Batch *batch, Datum ids, int n)
 	Datum          *kinds = palloc(sizeof(Datum) * n);
 	Datum          *deleted = palloc(sizeof(Datum) * n);
 	Datum          *updated = palloc(sizeof(Datum) * n);
+	Datum          *requests = palloc(sizeof(Datum) * n);
+	bool           *request_nulls = palloc(sizeof(bool) * n);
 	bool           *no_nulls = palloc0(sizeof(bool) * n);
-	Datum           values[5];
-	char            nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum           values[7];
+	char            nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int             k = 0;
 	StringInfoData  json;
 
@@ -641,6 +643,8 @@ audit_customers(Batch *batch, Datum ids, int n)
 		append_rows_updated(&json, state->mapping, customer->rows_updated,
 							customer->is_company);
 		updated[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
+		requests[k] = Int64GetDatum(customer->request_id);
+		request_nulls[k] = (customer->request_id == 0);
 		k++;
 	}
 	values[0] = ids;
@@ -649,6 +653,9 @@ audit_customers(Batch *batch, Datum ids, int n)
 	bind_values(batch, kinds, no_nulls, n, TEXTOID, &values[2], &nulls[2]);
 	bind_values(batch, deleted, no_nulls, n, JSONBOID, &values[3], &nulls[3]);
 	bind_values(batch, updated, no_nulls, n, JSONBOID, &values[4], &nulls[4]);
+	bind_values(batch, requests, request_nulls, n, INT8OID, &values[5],
+				&nulls[5]);
+	values[6] = CStringGetTextDatum(state->fingerprint);
 	if (execute_as_owner(state->extension_owner,
 						 batch->statements->audit_insert, values, nulls,
 						 false) != SPI_OK_INSERT)

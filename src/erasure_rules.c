@@ -795,20 +795,24 @@ verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
 }
 
 /*
- * Rule 7.  $2 the role, $3 the kind, $4 rows deleted, $5 rows updated;
- * arrays in the many form.
+ * Rule 7.  $2 the role, $3 the kind, $4 rows deleted, $5 rows updated, $6
+ * the request (NULL without), $7 the mapping's fingerprint; arrays in the
+ * many form but $2 and $7.
  */
 char *
 audit_insert_sql(bool many)
 {
 	return psprintf("INSERT INTO anonymize.audit_log"
 					" (customer_id, anonymized_at, anonymized_by,"
-					" customer_kind, rows_deleted, rows_updated) %s",
+					" customer_kind, rows_deleted, rows_updated,"
+					" transaction_id, request_id, mapping_fingerprint) %s",
 					many ? "SELECT a.id, pg_catalog.now(), $2, a.kind,"
-						   " a.deleted, a.updated"
+						   " a.deleted, a.updated,"
+						   " pg_catalog.pg_current_xact_id(), a.request, $7"
 						   " FROM ROWS FROM (pg_catalog.unnest($1),"
 						   " pg_catalog.unnest($3), pg_catalog.unnest($4),"
-						   " pg_catalog.unnest($5))"
-						   " AS a (id, kind, deleted, updated)"
-						 : "VALUES ($1, pg_catalog.now(), $2, $3, $4, $5)");
+						   " pg_catalog.unnest($5), pg_catalog.unnest($6))"
+						   " AS a (id, kind, deleted, updated, request)"
+						 : "VALUES ($1, pg_catalog.now(), $2, $3, $4, $5,"
+						   " pg_catalog.pg_current_xact_id(), $6, $7)");
 }

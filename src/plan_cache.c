@@ -240,7 +240,9 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	Oid  erase[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID,
                    many ? BOOLARRAYOID : BOOLOID};
 	Oid  jsonb = many ? JSONBARRAYOID : JSONBOID;
-	Oid  audit[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID, jsonb, jsonb};
+	Oid  audit[] = {key,    TEXTOID, many ? TEXTARRAYOID : TEXTOID,
+					jsonb,  jsonb,   many ? INT8ARRAYOID : INT8OID,
+					TEXTOID};
 
 	plans->blockers = plan_array(m->n_blocker_rules);
 	plans->blockers_locking = plan_array(m->n_blocker_rules);
@@ -299,7 +301,7 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 		plans->verify_erased[i] =
 			prepare_kept(verify_erased_sql(m, erased, many), 4, erase);
 	}
-	plans->audit_insert = prepare_kept(audit_insert_sql(many), 5, audit);
+	plans->audit_insert = prepare_kept(audit_insert_sql(many), 7, audit);
 	if (!many && !nowait)
 	{
 		for (int i = 0; i < m->n_rules; i++)
@@ -340,6 +342,18 @@ get_statements(AnonymizeState *state, StatementMode mode)
 	return plans;
 }
 
+/* The fingerprint of the mapping in force, for the audit rows. */
+static char *
+mapping_fingerprint(MemoryContext cxt)
+{
+	if (SPI_execute("SELECT anonymize.mapping_fingerprint()", true, 1) !=
+			SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not compute the mapping's fingerprint");
+	return MemoryContextStrdup(
+		cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
 /* Reads the mapping and prepares what every call needs. */
 static void
 build_state(AnonymizeState *state)
@@ -354,6 +368,7 @@ build_state(AnonymizeState *state)
 	state->audit_relid = extension_table_oid("audit_log");
 	state->audit_index = audit_primary_key(state->audit_relid);
 	collect_relations(state);
+	state->fingerprint = mapping_fingerprint(state->context);
 	/* last: SPI_prepare() leaves SPI's context current */
 	state->customer_exists = prepare_kept(customer_exists_sql(m), 1, &key);
 	state->modes[MODE_ONE].many = false;

@@ -598,6 +598,8 @@ process_batch(AnonymizeState *state, Datum run_started, int32 batch_size,
 			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		batch.requests[i].customer.customer_id = SPI_getbinval(
 			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		batch.requests[i].customer.request_id =
+			DatumGetInt64(batch.requests[i].request_id);
 	}
 
 	erase_claimed(&batch);
