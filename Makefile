@@ -14,6 +14,7 @@ OBJS = \
 	src/mapping_validate.o \
 	src/plan_cache.o \
 	src/requests.o \
+	src/residue.o \
 	src/security.o \
 	src/verify.o
 

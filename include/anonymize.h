@@ -191,6 +191,8 @@ typedef struct StatementPlans
 	/* MODE_ONE only, for preview() and verify(): */
 	SPIPlanPtr *count_rule;   /* per rule (purge, erase): rows, no locks */
 	SPIPlanPtr  company_test; /* the company test, no locks */
+	SPIPlanPtr  residue_capture[2]; /* customer, company test scope */
+	SPIPlanPtr *residue_search;     /* per scope */
 } StatementPlans;
 
 /*
@@ -269,6 +271,10 @@ extern char *verify_erased_sql(const Mapping *m, const ErasedScope *erased,
 extern bool  is_verified_column(const ErasedColumn *column);
 extern char *count_rule_rows_sql(const Mapping *m, const Rule *rule);
 extern char *company_test_sql(const Mapping *m);
+extern char *residue_capture_sql(const Mapping *m, const Scope *scope,
+								 const char *const *columns, int n);
+extern char *residue_search_sql(const Mapping *m, const Scope *scope,
+								const char *const *columns, int n);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */
@@ -338,6 +344,9 @@ typedef struct CustomerErasure
 	List          *blockers;
 	int64         *rows_deleted; /* per purge rule */
 	int64         *rows_updated; /* per erased scope */
+	bool           has_residue;  /* values captured for residue.c */
+	Datum          residue_needles;
+	Datum          residue_fields;
 } CustomerErasure;
 
 extern void erase_customers(AnonymizeState *state, StatementMode mode,
@@ -353,6 +362,18 @@ extern void report_purged_rows_remain(const Rule *rule);
 extern void check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan,
 							   Datum *values, const char *nulls,
 							   int64 rows_updated);
+
+/* residue.c */
+extern void residue_define_settings(void);
+extern bool residue_check_enabled(void);
+extern void build_residue_plans(StatementPlans *plans, const Mapping *m,
+								SPIPlanPtr (*prepare)(const char *, int,
+													  Oid *));
+extern bool residue_capture(AnonymizeState *state, Datum customer_id,
+							bool is_company, const char *company,
+							Datum *needles, Datum *fields);
+extern void residue_search(AnonymizeState *state, Datum customer_id,
+						   Datum needles, Datum fields);
 
 /* requests.c */
 extern void requests_define_settings(void);

@@ -662,6 +662,39 @@ audit_customers(Batch *batch, Datum ids, int n)
 		elog(ERROR, "could not write anonymize.audit_log");
 }
 
+/* The residue check (residue.c), before the erasure: capture the values. */
+static void
+capture_residue(Batch *batch)
+{
+	if (!residue_check_enabled())
+		return;
+	for (int i = 0; i < batch->n; i++)
+	{
+		CustomerErasure *customer = batch->sorted[i];
+
+		if (customer->outcome == ERASURE_DONE)
+			customer->has_residue = residue_capture(
+				batch->state, customer->customer_id, customer->is_company,
+				customer->company, &customer->residue_needles,
+				&customer->residue_fields);
+	}
+}
+
+/* The residue check, after the erasure: search for the values. */
+static void
+search_residue(Batch *batch)
+{
+	for (int i = 0; i < batch->n; i++)
+	{
+		CustomerErasure *customer = batch->sorted[i];
+
+		if (customer->outcome == ERASURE_DONE && customer->has_residue)
+			residue_search(batch->state, customer->customer_id,
+						   customer->residue_needles,
+						   customer->residue_fields);
+	}
+}
+
 /*
  * Anonymizes every eligible customer of customers[0 .. n-1] in the current
  * transaction, with the statements of the mode, and sets each one's
@@ -689,6 +722,7 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 		customers[i].is_company = false;
 		customers[i].company = NULL;
 		customers[i].blockers = NIL;
+		customers[i].has_residue = false;
 		customers[i].rows_deleted =
 			palloc0(sizeof(int64) * Max(m->n_purge_rules, 1));
 		customers[i].rows_updated =
@@ -704,9 +738,11 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 	check_caller_privileges(state, CHECK_ERASE);
 	classify_customers(&batch, ids);
 	lock_rows(&batch, ids);
+	capture_residue(&batch);
 	bind_erase_params(&batch, ids, n_eligible, values, nulls);
 	run_operations(&batch, values, nulls);
 	purge_until_gone(&batch, ids, NULL);
 	verify_erased_scopes(&batch, values, nulls);
+	search_residue(&batch);
 	audit_customers(&batch, ids, n_eligible);
 }

@@ -491,6 +491,61 @@ company_test_sql(const Mapping *m)
 	return sql.data;
 }
 
+/*
+ * For the residue check (residue.c): the values of columns[] on the
+ * customer's row of the scope, as text; one row.
+ */
+char *
+residue_capture_sql(const Mapping *m, const Scope *scope,
+					const char *const *columns, int n)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%st.%s::pg_catalog.text", i > 0 ? ", " : "",
+						 quote_identifier(columns[i]));
+	appendStringInfoString(&sql, " FROM ");
+	append_scope_rows(&sql, m, scope, ROOT_ONE, ", ");
+	appendStringInfoString(&sql, " LIMIT 1");
+	return sql.data;
+}
+
+/*
+ * For the residue check: which of the values $2 (text[], lower case, named
+ * by $3) the customer's rows of the scope still hold in columns[] (text,
+ * json, jsonb): one row (field, column) per value and column that holds it,
+ * never the rows themselves.
+ */
+char *
+residue_search_sql(const Mapping *m, const Scope *scope,
+				   const char *const *columns, int n)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "SELECT f.field, c.column_name FROM (SELECT ");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%st.%s::pg_catalog.text AS v%d",
+						 i > 0 ? ", " : "", quote_identifier(columns[i]), i);
+	appendStringInfoString(&sql, " FROM ");
+	append_scope_rows(&sql, m, scope, ROOT_ONE, ", ");
+	appendStringInfoString(&sql, ") r, LATERAL (VALUES ");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%s(%s::pg_catalog.name, r.v%d)",
+						 i > 0 ? ", " : "", quote_literal_cstr(columns[i]), i);
+	appendStringInfoString(
+		&sql, ") AS c (column_name, value), ROWS FROM (pg_catalog.unnest($2),"
+			  " pg_catalog.unnest($3)) AS f (needle, field)"
+			  " WHERE pg_catalog.strpos(pg_catalog.lower(c.value),"
+			  " pg_catalog.lower(f.needle))"
+			  " OPERATOR(pg_catalog.>) 0 GROUP BY f.field, c.column_name"
+			  " ORDER BY c.column_name, f.field");
+	return sql.data;
+}
+
 /* Rule 6 for one purge rule: true while a row it covers remains. */
 char *
 verify_purge_sql(const Mapping *m, const Rule *rule, bool many)

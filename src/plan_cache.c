@@ -192,9 +192,11 @@ free_plan_array(SPIPlanPtr *plans, int n)
 static void
 free_statement_plans(StatementPlans *plans, const Mapping *m)
 {
-	SPIPlanPtr *single[] = {&plans->lock_customer, &plans->existing,
-							&plans->classify, &plans->audit_insert,
-							&plans->company_test};
+	SPIPlanPtr *single[] = {
+		&plans->lock_customer,     &plans->existing,
+		&plans->classify,          &plans->audit_insert,
+		&plans->company_test,      &plans->residue_capture[0],
+		&plans->residue_capture[1]};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);
@@ -208,6 +210,7 @@ free_statement_plans(StatementPlans *plans, const Mapping *m)
 	free_plan_array(plans->erase, m->n_erased_scopes);
 	free_plan_array(plans->verify_erased, m->n_erased_scopes);
 	free_plan_array(plans->count_rule, m->n_rules);
+	free_plan_array(plans->residue_search, m->n_scopes);
 	plans->built = false;
 }
 
@@ -255,6 +258,7 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	plans->verify_erased = plan_array(m->n_erased_scopes);
 	/* before any SPI_prepare(), which leaves SPI's context current */
 	plans->count_rule = plan_array(m->n_rules);
+	plans->residue_search = plan_array(m->n_scopes);
 
 	plans->lock_customer =
 		prepare_kept(lock_customer_sql(m, many, nowait), 1, &key);
@@ -310,6 +314,7 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 				plans->count_rule[i] = prepare_kept(
 					count_rule_rows_sql(m, &m->rules[i]), 1, &key);
 		plans->company_test = prepare_kept(company_test_sql(m), 1, &key);
+		build_residue_plans(plans, m, prepare_kept);
 	}
 	plans->built = true;
 }

@@ -1,0 +1,70 @@
+--
+-- residue_check: after its statements, the erasure searches the customer's
+-- remaining rows of every scope (text, json and jsonb columns) for the
+-- values it erased from the customer (name of an individual, email, the
+-- columns of its erase rules on the customer and on the company test's
+-- scope): a WARNING names the relation, the column and the field, never
+-- the value; anonymize.residue_check = error rolls the erasure back; off
+-- checks nothing.  Values under 4 characters are not searched.
+--
+\ir sql/include/fresh_billing.sql
+\pset null '(null)'
+
+-- Free text the mapping keeps: notes about the customer, as a scope
+-- without rules.
+CREATE TABLE billing.customer_notes (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	customer_id uuid NOT NULL REFERENCES billing.customers (id),
+	body text,
+	data jsonb);
+SELECT anonymize.set_scope('customer_notes', 'billing.customer_notes', 'customer_id');
+INSERT INTO billing.customer_notes (customer_id, body, data) VALUES
+	(:'jean', 'Called JEAN DUPONT about his invoice', '{"callback": "+33 1 23 45 67 89"}'),
+	(:'jean', 'nothing personal here', NULL),
+	(:'acme', 'Acme GmbH asked for a copy; contact Anna', '{"cc": "anna.schmidt@acme.example"}'),
+	(:'maria', 'maria.rossi@example.it', NULL);
+
+-- warning (the default): the erasure is done, each column is reported once
+-- per field, the other customers' notes are not searched.
+SHOW anonymize.residue_check;
+SELECT anonymized, customer_kind FROM anonymize.anonymize_customer(:'jean');
+SELECT count(*) AS audit_rows FROM anonymize.audit_log WHERE customer_id = :'jean';
+
+-- A company: its name (the company name) is not searched; its email and
+-- the contact's name are.
+SELECT anonymized, customer_kind FROM anonymize.anonymize_customer(:'acme');
+
+-- error: the erasure fails and changes nothing.
+UPDATE billing.subscriptions SET state = 'terminated' WHERE customer_id = :'maria';
+UPDATE billing.invoices SET status = 'paid' WHERE customer_id = :'maria';
+INSERT INTO billing.balance_entries (customer_id, amount) VALUES (:'maria', 12.50);
+SET anonymize.residue_check = error;
+SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'maria'));
+SELECT name, email FROM billing.customers WHERE id = :'maria';
+SELECT count(*) AS audit_rows FROM anonymize.audit_log WHERE customer_id = :'maria';
+
+-- off: nothing is searched.
+SET anonymize.residue_check = off;
+SELECT anonymized FROM anonymize.anonymize_customer(:'maria');
+RESET anonymize.residue_check;
+
+-- Short values are not searched: a customer named "Bo", with the email
+-- "b@x" kept in a note.
+INSERT INTO billing.customers (id, name, email)
+VALUES ('dddddddd-0000-0000-0000-000000000001', 'Bo', 'b@x');
+INSERT INTO billing.customer_notes (customer_id, body)
+VALUES ('dddddddd-0000-0000-0000-000000000001', 'Bo wrote from b@x');
+SELECT anonymized FROM anonymize.anonymize_customer('dddddddd-0000-0000-0000-000000000001');
+
+-- The queue checks too.
+INSERT INTO billing.customers (id, name, email)
+VALUES ('dddddddd-0000-0000-0000-000000000002', 'Queue Person', 'queue@example.org');
+INSERT INTO billing.customer_notes (customer_id, body)
+VALUES ('dddddddd-0000-0000-0000-000000000002', 'reply to queue@example.org');
+SELECT anonymize.request('dddddddd-0000-0000-0000-000000000002') IS NOT NULL AS requested;
+SET client_min_messages = warning;
+CALL anonymize.process_requests();
+RESET client_min_messages;
+
+-- Invalid settings.
+SELECT pg_temp.sqlstate('SET anonymize.residue_check = sometimes');

@@ -1,0 +1,304 @@
+/*-------------------------------------------------------------------------
+ *
+ * residue.c
+ *	  The residue check: personal data copied into columns the mapping
+ *	  keeps (a wallet named after the person, a webhook payload with the
+ *	  email) found after an erasure.
+ *
+ * Before its statements, the erasure captures, in memory only, the values
+ * of the customer's columns it erases: the name (of an individual) and the
+ * email, and the columns of the erase rules of the customer scope and of
+ * the company test's scope that apply to the customer (but values that
+ * are part of a company's name, which it keeps).  After its
+ * statements, it searches the customer's remaining rows of every scope, in
+ * their text, json and jsonb columns, for those values (case-insensitive,
+ * as substrings; values under MIN_RESIDUE_LENGTH characters are skipped).
+ * Each column that holds one is reported, with the field that matched,
+ * never the value: as a WARNING or, with anonymize.residue_check = error,
+ * as an error that rolls the erasure back.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_collation.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "anonymize.h"
+
+/* Shorter values match too much to tell anything. */
+#define MIN_RESIDUE_LENGTH 4
+
+typedef enum ResidueCheck
+{
+	RESIDUE_OFF,
+	RESIDUE_WARNING,
+	RESIDUE_ERROR
+} ResidueCheck;
+
+static const struct config_enum_entry residue_check_options[] = {
+	{"off", RESIDUE_OFF, false},
+	{"warning", RESIDUE_WARNING, false},
+	{"error", RESIDUE_ERROR, false},
+	{NULL, 0, false}};
+
+static int residue_check = RESIDUE_WARNING;
+
+void
+residue_define_settings(void)
+{
+	DefineCustomEnumVariable(
+		"anonymize.residue_check",
+		"What an erasure does when the customer's erased values remain in "
+		"columns the mapping keeps.",
+		"off: nothing; warning: a WARNING per column; error: the erasure "
+		"fails and changes nothing.",
+		&residue_check, RESIDUE_WARNING, residue_check_options, PGC_USERSET, 0,
+		NULL, NULL, NULL);
+}
+
+bool
+residue_check_enabled(void)
+{
+	return residue_check != RESIDUE_OFF;
+}
+
+/* A captured column: its name, the field it reports, whom it applies to. */
+typedef struct ResidueSource
+{
+	const char *column;
+	const char *field;
+	AppliesTo   applies_to;
+} ResidueSource;
+
+static const ErasedScope *
+erased_scope_of(const Mapping *m, const Scope *scope)
+{
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		if (m->erased_scopes[i].scope == scope)
+			return &m->erased_scopes[i];
+	return NULL;
+}
+
+/*
+ * The captured columns of a scope (the customer, or the company test's
+ * scope); their number.  sources has room for every erased column + 1.
+ */
+static int
+residue_sources(const Mapping *m, const Scope *scope, ResidueSource *sources)
+{
+	const ErasedScope *erased = erased_scope_of(m, scope);
+	int                n = 0;
+
+	if (scope == &m->scopes[0])
+		sources[n++] =
+			(ResidueSource){m->name.name, "name", APPLIES_INDIVIDUAL};
+	if (erased == NULL)
+		return n;
+	for (int i = 0; i < erased->n_columns; i++)
+		sources[n++] = (ResidueSource){erased->columns[i]->name,
+									   erased->columns[i] == &m->email
+										   ? "email"
+										   : erased->columns[i]->name,
+									   erased->columns[i]->applies_to};
+	return n;
+}
+
+static int
+max_sources(const Mapping *m)
+{
+	int n = 2;
+
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		n += m->erased_scopes[i].n_columns;
+	return n;
+}
+
+/* The scopes whose values are captured: the customer and the company's. */
+static int
+source_scopes(const Mapping *m, const Scope **scopes)
+{
+	int n = 0;
+
+	scopes[n++] = &m->scopes[0];
+	if (m->company_scope != NULL && m->company_scope != &m->scopes[0])
+		scopes[n++] = m->company_scope;
+	return n;
+}
+
+/* The text, json and jsonb columns of a relation, searched for residue. */
+static int
+searched_columns(Oid relid, const char ***names)
+{
+	Relation  rel = table_open(relid, AccessShareLock);
+	TupleDesc desc = RelationGetDescr(rel);
+	int       n = 0;
+
+	*names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (!attr->attisdropped &&
+			(is_character_type(attr->atttypid) || attr->atttypid == JSONOID ||
+			 attr->atttypid == JSONBOID))
+			(*names)[n++] = pstrdup(NameStr(attr->attname));
+	}
+	table_close(rel, AccessShareLock);
+	return n;
+}
+
+/* The statements of the check, in plans (MODE_ONE). */
+void
+build_residue_plans(StatementPlans *plans, const Mapping *m,
+					SPIPlanPtr (*prepare)(const char *, int, Oid *))
+{
+	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
+	const Scope   *scopes[2];
+	int            n_scopes = source_scopes(m, scopes);
+	Oid            key = UUIDOID;
+	Oid            search_args[] = {UUIDOID, TEXTARRAYOID, TEXTARRAYOID};
+
+	for (int s = 0; s < n_scopes; s++)
+	{
+		int          n = residue_sources(m, scopes[s], sources);
+		const char **columns = palloc(sizeof(char *) * Max(n, 1));
+
+		for (int i = 0; i < n; i++)
+			columns[i] = sources[i].column;
+		if (n > 0)
+			plans->residue_capture[s] = prepare(
+				residue_capture_sql(m, scopes[s], columns, n), 1, &key);
+	}
+	for (int i = 0; i < m->n_scopes; i++)
+	{
+		const char **columns;
+		int n = searched_columns(m->scopes[i].relation.relid, &columns);
+
+		if (n > 0)
+			plans->residue_search[i] =
+				prepare(residue_search_sql(m, &m->scopes[i], columns, n), 3,
+						search_args);
+	}
+}
+
+/*
+ * Captures the customer's values before the erasure: fills needles and
+ * fields (text[] Datums) for residue_search().  False when there is none.
+ */
+/* Whether the value is part of the company name, kept on purpose. */
+static bool
+in_company_name(const char *value, const char *company)
+{
+	if (company == NULL)
+		return false;
+	return strstr(str_tolower(company, strlen(company), DEFAULT_COLLATION_OID),
+				  str_tolower(value, strlen(value), DEFAULT_COLLATION_OID)) !=
+		   NULL;
+}
+
+bool
+residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
+				const char *company, Datum *needles, Datum *fields)
+{
+	const Mapping        *m = state->mapping;
+	const StatementPlans *plans = get_statements(state, MODE_ONE);
+	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
+	const Scope   *scopes[2];
+	int            n_scopes = source_scopes(m, scopes);
+	int            capacity = max_sources(m) * 2;
+	Datum         *values = palloc(sizeof(Datum) * capacity);
+	Datum         *names = palloc(sizeof(Datum) * capacity);
+	int            n_values = 0;
+
+	for (int s = 0; s < n_scopes; s++)
+	{
+		int n = residue_sources(m, scopes[s], sources);
+
+		if (plans->residue_capture[s] == NULL)
+			continue;
+		if (run_statement(&scopes[s]->relation, plans->residue_capture[s],
+						  &customer_id, NULL, InvalidSnapshot, InvalidSnapshot,
+						  true) != SPI_OK_SELECT)
+			elog(ERROR, "could not capture the values of scope \"%s\"",
+				 scopes[s]->name);
+		for (uint64 row = 0; row < SPI_processed; row++)
+			for (int i = 0; i < n; i++)
+			{
+				char *value = SPI_getvalue(SPI_tuptable->vals[row],
+										   SPI_tuptable->tupdesc, i + 1);
+				bool  applies =
+					sources[i].applies_to == APPLIES_EVERYONE ||
+					(sources[i].applies_to == APPLIES_COMPANY) == is_company;
+
+				if (value == NULL || !applies ||
+					pg_mbstrlen(value) < MIN_RESIDUE_LENGTH ||
+					in_company_name(value, company))
+					continue;
+				values[n_values] = CStringGetTextDatum(value);
+				names[n_values] = CStringGetTextDatum(sources[i].field);
+				n_values++;
+			}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	if (n_values == 0)
+		return false;
+	*needles = PointerGetDatum(
+		construct_array(values, n_values, TEXTOID, -1, false, TYPALIGN_INT));
+	*fields = PointerGetDatum(
+		construct_array(names, n_values, TEXTOID, -1, false, TYPALIGN_INT));
+	return true;
+}
+
+/*
+ * Searches the customer's remaining rows of every scope for the captured
+ * values and reports each column that holds one.
+ */
+void
+residue_search(AnonymizeState *state, Datum customer_id, Datum needles,
+			   Datum fields)
+{
+	const Mapping        *m = state->mapping;
+	const StatementPlans *plans = get_statements(state, MODE_ONE);
+	Datum                 values[3] = {customer_id, needles, fields};
+
+	for (int i = 0; i < m->n_scopes; i++)
+	{
+		const MappedRelation *rel = &m->scopes[i].relation;
+
+		if (plans->residue_search[i] == NULL)
+			continue;
+		if (run_verifying(rel, plans->residue_search[i], values, NULL) !=
+			SPI_OK_SELECT)
+			elog(ERROR, "could not search scope \"%s\"", m->scopes[i].name);
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			char *field = SPI_getvalue(SPI_tuptable->vals[row],
+									   SPI_tuptable->tupdesc, 1);
+			char *column = SPI_getvalue(SPI_tuptable->vals[row],
+										SPI_tuptable->tupdesc, 2);
+
+			ereport(residue_check == RESIDUE_ERROR ? ERROR : WARNING,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("the %s of customer %s remains in column \"%s\" "
+							"of relation \"%s.%s\"",
+							field, customer_id_text(customer_id), column,
+							rel->schema, rel->name),
+					 errdetail("Scope \"%s\" keeps the column; the erasure "
+							   "erased the %s elsewhere.",
+							   m->scopes[i].name, field),
+					 errhint("Erase or replace the column with an erase "
+							 "rule (anonymize.set_erase_rule()), or set "
+							 "anonymize.residue_check to off.")));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
