@@ -891,3 +891,381 @@ REVOKE EXECUTE ON FUNCTION anonymize.clear_mapping() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_customer_relation(regclass, name, name, name) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.set_placeholder(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION anonymize.drop_rule(text) FROM PUBLIC;
+
+/* Coverage of the mapping (issue 13) */
+/*
+ * What the mapping misses, for a DBA who has just mapped a schema:
+ * anonymize.coverage() lists every relation that references a mapped
+ * relation through foreign keys and is no scope, every column that can hold
+ * personal data (character, json, jsonb, character arrays, inet, bytea) of
+ * the customer relation and of every scope relation with what an erasure
+ * does with it, scopes without rules, a mapping without blockers, and
+ * cascades from purged relations.  Columns and relations reviewed and kept
+ * on purpose are marked with anonymize.set_kept() and a reason, so that a
+ * reviewed mapping reaches zero "NOT COVERED".  The marks are stored by
+ * name, like the mapping, and dumped whole; the C code does not read them.
+ */
+CREATE TABLE anonymize.kept (
+	relation_schema	name NOT NULL,
+	relation_name	name NOT NULL,
+	column_name		name,
+	reason			text NOT NULL
+);
+CREATE UNIQUE INDEX kept_key ON anonymize.kept
+	(relation_schema, relation_name, (COALESCE(column_name, '')));
+COMMENT ON TABLE anonymize.kept IS
+'Columns and relations kept on purpose, with the reason, as anonymize.coverage() reports them; one row per column, or per relation when column_name is NULL.  Set with anonymize.set_kept(), removed with anonymize.drop_kept().';
+COMMENT ON COLUMN anonymize.kept.relation_schema IS
+'Schema of the relation.';
+COMMENT ON COLUMN anonymize.kept.relation_name IS
+'Name of the relation.';
+COMMENT ON COLUMN anonymize.kept.column_name IS
+'The column kept on purpose; NULL: the whole relation (each of its columns, and the relation itself when it is no scope).';
+COMMENT ON COLUMN anonymize.kept.reason IS
+'Why the values stay after an erasure, as anonymize.coverage() reports it.';
+
+SELECT pg_catalog.pg_extension_config_dump('anonymize.kept', '');
+
+CREATE FUNCTION anonymize.set_kept(relation regclass, column_name name, reason text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+	PERFORM anonymize.require_owner();
+	PERFORM anonymize.require_arguments('set_kept', '{relation,reason}',
+		ARRAY[relation IS NOT NULL, reason IS NOT NULL]);
+	IF reason OPERATOR(pg_catalog.!~) '[^[:space:]]' THEN
+		RAISE EXCEPTION 'reason must not be blank'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Say why the values stay after an erasure.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+					WHERE c.oid OPERATOR(pg_catalog.=) relation
+					  AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')) THEN
+		RAISE EXCEPTION '"%" is not a table', relation
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF set_kept.column_name IS NOT NULL AND NOT EXISTS (
+			SELECT FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid OPERATOR(pg_catalog.=) relation
+			   AND a.attname OPERATOR(pg_catalog.=) set_kept.column_name
+			   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+		RAISE EXCEPTION 'column "%" of relation "%" does not exist',
+			set_kept.column_name, relation
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	UPDATE anonymize.kept k SET reason = set_kept.reason
+	  FROM anonymize.relation_names(relation) r
+	 WHERE k.relation_schema OPERATOR(pg_catalog.=) r.relation_schema
+	   AND k.relation_name OPERATOR(pg_catalog.=) r.relation_name
+	   AND k.column_name IS NOT DISTINCT FROM set_kept.column_name;
+	IF NOT FOUND THEN
+		INSERT INTO anonymize.kept (relation_schema, relation_name, column_name, reason)
+		SELECT r.relation_schema, r.relation_name, set_kept.column_name, set_kept.reason
+		  FROM anonymize.relation_names(relation) r;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anonymize.set_kept(regclass, name, text) IS
+'Marks a column (or, with column_name NULL, a whole relation) as kept on purpose, for the reason given, which anonymize.coverage() reports instead of NOT COVERED; marking it again replaces the reason.';
+
+CREATE FUNCTION anonymize.drop_kept(relation regclass, column_name name DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+	PERFORM anonymize.require_owner();
+	PERFORM anonymize.require_arguments('drop_kept', '{relation}',
+		ARRAY[relation IS NOT NULL]);
+	DELETE FROM anonymize.kept k
+	 USING anonymize.relation_names(relation) r
+	 WHERE k.relation_schema OPERATOR(pg_catalog.=) r.relation_schema
+	   AND k.relation_name OPERATOR(pg_catalog.=) r.relation_name
+	   AND k.column_name IS NOT DISTINCT FROM drop_kept.column_name;
+	IF NOT FOUND THEN
+		IF drop_kept.column_name IS NULL THEN
+			RAISE EXCEPTION 'relation "%" is not marked kept', relation
+				USING ERRCODE = 'undefined_object';
+		ELSE
+			RAISE EXCEPTION 'column "%" of relation "%" is not marked kept',
+				drop_kept.column_name, relation
+				USING ERRCODE = 'undefined_object';
+		END IF;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anonymize.drop_kept(regclass, name) IS
+'Removes the kept-on-purpose mark of a column (or, with column_name NULL, of the whole relation).';
+
+CREATE FUNCTION anonymize.coverage()
+RETURNS TABLE (item text, relation regclass, column_name name, status text, detail text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+/* the catalog joins are estimated far above their cost: JIT took 0.4 s */
+SET jit = off AS
+$$
+#variable_conflict use_column
+BEGIN
+	PERFORM anonymize.require_owner();
+	/* A cascade from a purged relation is reported below, as the rest. */
+	BEGIN
+		PERFORM anonymize.check_mapping();
+	EXCEPTION WHEN dependent_objects_still_exist THEN
+		NULL;
+	END;
+	RETURN QUERY
+	WITH RECURSIVE
+	cr AS (
+		SELECT c.*, pg_catalog.to_regclass(pg_catalog.format('%I.%I',
+					c.relation_schema, c.relation_name)) AS rel
+		  FROM anonymize.customer_relation c),
+	sc AS (
+		SELECT 'customer'::text AS scope_name, cr.rel, cr.key_column,
+			   NULL::text AS parent, NULL::name AS parent_column
+		  FROM cr
+		UNION ALL
+		SELECT s.scope_name, pg_catalog.to_regclass(pg_catalog.format('%I.%I',
+					s.relation_schema, s.relation_name)),
+			   s.key_column, s.parent, s.parent_column
+		  FROM anonymize.scopes s),
+	/* per scope: its purge rules without condition, and with one */
+	scope_purge AS (
+		SELECT sc.scope_name, sc.rel,
+			   (SELECT pg_catalog.string_agg(r.rule_name, ', ' ORDER BY r.rule_name)
+				  FROM anonymize.rules r
+				 WHERE r.scope OPERATOR(pg_catalog.=) sc.scope_name
+				   AND r.kind OPERATOR(pg_catalog.=) 'purge' AND r.condition IS NULL) AS whole,
+			   (SELECT pg_catalog.string_agg(r.rule_name, ', ' ORDER BY r.rule_name)
+				  FROM anonymize.rules r
+				 WHERE r.scope OPERATOR(pg_catalog.=) sc.scope_name
+				   AND r.kind OPERATOR(pg_catalog.=) 'purge' AND r.condition IS NOT NULL) AS partial
+		  FROM sc WHERE sc.rel IS NOT NULL),
+	/* every mapped relation: purged when each of its scopes is purged whole */
+	mapped AS (
+		SELECT sp.rel, pg_catalog.bool_and(sp.whole IS NOT NULL) AS purged,
+			   pg_catalog.string_agg(sp.whole, ', ' ORDER BY sp.whole) AS whole,
+			   pg_catalog.string_agg(sp.partial, ', ' ORDER BY sp.partial) AS partial
+		  FROM scope_purge sp GROUP BY sp.rel),
+	marks AS (
+		SELECT k.*, pg_catalog.to_regclass(pg_catalog.format('%I.%I',
+					k.relation_schema, k.relation_name)) AS rel
+		  FROM anonymize.kept k),
+	/* the columns that can hold personal data */
+	cols AS (
+		SELECT m.rel, a.attnum, a.attname, m.purged, m.whole, m.partial
+		  FROM mapped m
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) m.rel
+			   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+		  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+		  JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=)
+			   CASE WHEN t.typbasetype OPERATOR(pg_catalog.=) 0 THEN t.oid ELSE t.typbasetype END
+		  LEFT JOIN pg_catalog.pg_type e ON e.oid OPERATOR(pg_catalog.=) b.typelem
+			   AND b.typcategory OPERATOR(pg_catalog.=) 'A'
+		 WHERE b.typcategory OPERATOR(pg_catalog.=) 'S'
+			OR e.typcategory OPERATOR(pg_catalog.=) 'S'
+			OR b.oid OPERATOR(pg_catalog.=) ANY (
+				'{json,jsonb,inet,cidr,bytea}'::pg_catalog.regtype[]::pg_catalog.oid[])),
+	/* per scope and column: the erase rules, for whom, how */
+	erasures AS (
+		SELECT r.scope AS scope_name, x.col, r.rule_name, r.applies_to, x.how
+		  FROM anonymize.rules r,
+			   LATERAL (SELECT c, 'erased' FROM pg_catalog.unnest(r.columns) c
+						UNION ALL
+						SELECT k::name, 'replaced'
+						  FROM pg_catalog.jsonb_object_keys(r.replacements) k) x (col, how)
+		 WHERE r.kind OPERATOR(pg_catalog.=) 'erase'),
+	scope_erasures AS (
+		SELECT e.scope_name, e.col,
+			   CASE WHEN pg_catalog.bool_or(e.applies_to OPERATOR(pg_catalog.=) 'everyone')
+						 OR (pg_catalog.bool_or(e.applies_to OPERATOR(pg_catalog.=) 'individual')
+							 AND pg_catalog.bool_or(e.applies_to OPERATOR(pg_catalog.=) 'company'))
+					THEN 'everyone'
+					WHEN pg_catalog.bool_or(e.applies_to OPERATOR(pg_catalog.=) 'individual')
+					THEN 'individuals'
+					ELSE 'companies' END AS whom,
+			   pg_catalog.bool_and(e.how OPERATOR(pg_catalog.=) 'erased') AS by_null,
+			   pg_catalog.bool_and(e.how OPERATOR(pg_catalog.=) 'replaced') AS by_expression,
+			   pg_catalog.string_agg(e.rule_name, ', ' ORDER BY e.rule_name) AS rules,
+			   pg_catalog.count(*) AS n
+		  FROM erasures e GROUP BY e.scope_name, e.col),
+	/* per column: the erasures over the scopes of its relation that are not purged whole */
+	column_erasures AS (
+		SELECT c.rel, c.attname, pg_catalog.count(*) AS scopes,
+			   pg_catalog.count(se.col) AS erased_in,
+			   CASE WHEN pg_catalog.bool_and(se.whom OPERATOR(pg_catalog.=) 'everyone') THEN 'everyone'
+					WHEN pg_catalog.bool_and(se.whom OPERATOR(pg_catalog.<>) 'companies') THEN 'individuals'
+					WHEN pg_catalog.bool_and(se.whom OPERATOR(pg_catalog.<>) 'individuals') THEN 'companies'
+					ELSE 'some customers' END AS whom,
+			   CASE WHEN pg_catalog.bool_and(se.by_null) THEN 'erased'
+					WHEN pg_catalog.bool_and(se.by_expression) THEN 'replaced'
+					ELSE 'erased or replaced' END AS how,
+			   pg_catalog.string_agg(se.rules, ', ' ORDER BY se.rules) AS rules,
+			   pg_catalog.sum(se.n) AS n,
+			   pg_catalog.string_agg(sp.scope_name, ', ' ORDER BY sp.scope_name)
+				   FILTER (WHERE se.col IS NULL) AS missing_scopes
+		  FROM cols c
+		  JOIN scope_purge sp ON sp.rel OPERATOR(pg_catalog.=) c.rel AND sp.whole IS NULL
+		  LEFT JOIN scope_erasures se ON se.scope_name OPERATOR(pg_catalog.=) sp.scope_name
+			   AND se.col OPERATOR(pg_catalog.=) c.attname
+		 GROUP BY c.rel, c.attname),
+	links AS (
+		SELECT cr.rel, cr.key_column AS col, 'the customer id' AS what FROM cr
+		UNION ALL
+		SELECT sc.rel, sc.key_column, pg_catalog.format('key of scope %s', sc.scope_name)
+		  FROM sc WHERE sc.parent IS NOT NULL
+		UNION ALL
+		SELECT p.rel, s.parent_column, pg_catalog.format('parent column of scope %s', s.scope_name)
+		  FROM sc s JOIN sc p ON p.scope_name OPERATOR(pg_catalog.=) s.parent
+		 WHERE s.parent_column IS NOT NULL),
+	column_links AS (
+		SELECT l.rel, l.col, pg_catalog.string_agg(l.what, ', ' ORDER BY l.what) AS what
+		  FROM links l GROUP BY l.rel, l.col),
+	column_items AS (
+		SELECT c.rel, c.attnum, c.attname, s.status, s.detail
+		  FROM cols c
+		  CROSS JOIN cr
+		  LEFT JOIN column_erasures ce ON ce.rel OPERATOR(pg_catalog.=) c.rel
+			   AND ce.attname OPERATOR(pg_catalog.=) c.attname
+		  LEFT JOIN column_links cl ON cl.rel OPERATOR(pg_catalog.=) c.rel
+			   AND cl.col OPERATOR(pg_catalog.=) c.attname
+		  LEFT JOIN marks kc ON kc.rel OPERATOR(pg_catalog.=) c.rel
+			   AND kc.column_name OPERATOR(pg_catalog.=) c.attname
+		  LEFT JOIN marks kr ON kr.rel OPERATOR(pg_catalog.=) c.rel AND kr.column_name IS NULL,
+		  LATERAL (SELECT CASE
+			  WHEN c.rel OPERATOR(pg_catalog.=) cr.rel AND c.attname OPERATOR(pg_catalog.=) cr.name_column
+			  THEN ARRAY['erased', CASE WHEN cr.company_scope IS NULL
+					THEN 'erased for everyone (the name column; no company test: every customer is an individual)'
+					ELSE pg_catalog.format('erased for individuals, company name for companies (the name column; company test on scope %s)',
+										   cr.company_scope) END]
+			  WHEN c.purged
+			  THEN ARRAY['purged', pg_catalog.format('rows deleted by purge %s %s',
+					CASE WHEN c.whole OPERATOR(pg_catalog.~) ',' THEN 'rules' ELSE 'rule' END, c.whole)]
+			  WHEN ce.erased_in OPERATOR(pg_catalog.>) 0 AND ce.erased_in OPERATOR(pg_catalog.=) ce.scopes
+			  THEN ARRAY['erased', pg_catalog.format('%s for %s (%s %s)', ce.how, ce.whom,
+					CASE WHEN ce.n OPERATOR(pg_catalog.>) 1 THEN 'rules' ELSE 'rule' END, ce.rules)]
+			  WHEN c.rel OPERATOR(pg_catalog.=) cr.rel AND c.attname OPERATOR(pg_catalog.=) cr.email_column
+			  THEN ARRAY['erased', 'erased for everyone (the email column)']
+			  WHEN COALESCE(kc.reason, kr.reason) IS NOT NULL
+			  THEN ARRAY['kept', COALESCE(kc.reason, kr.reason)]
+			  WHEN cl.what IS NOT NULL
+			  THEN ARRAY['link', cl.what]
+			  ELSE ARRAY['NOT COVERED', pg_catalog.concat_ws('; ',
+					CASE WHEN ce.erased_in OPERATOR(pg_catalog.>) 0
+						 THEN pg_catalog.format('%s by %s %s, not in scope %s', ce.how,
+								CASE WHEN ce.n OPERATOR(pg_catalog.>) 1 THEN 'rules' ELSE 'rule' END,
+								ce.rules, ce.missing_scopes)
+						 ELSE 'not purged, erased or marked kept' END,
+					CASE WHEN c.partial IS NOT NULL
+						 THEN pg_catalog.format('purge %s %s %s only the rows matching its condition',
+								CASE WHEN c.partial OPERATOR(pg_catalog.~) ',' THEN 'rules' ELSE 'rule' END,
+								c.partial,
+								CASE WHEN c.partial OPERATOR(pg_catalog.~) ',' THEN 'delete' ELSE 'deletes' END)
+					END)]
+			  END AS r) x,
+		  LATERAL (SELECT x.r[1] AS status, x.r[2] AS detail) s),
+	/* relations that reference a mapped relation, to any depth, and are no scope */
+	refs (rel, via, conname) AS (
+		SELECT con.conrelid, con.confrelid, con.conname
+		  FROM pg_catalog.pg_constraint con
+		 WHERE con.contype OPERATOR(pg_catalog.=) 'f'
+		   AND con.conparentid OPERATOR(pg_catalog.=) 0
+		   AND con.confrelid OPERATOR(pg_catalog.=) ANY (SELECT m.rel FROM mapped m)
+		   AND con.conrelid OPERATOR(pg_catalog.<>) ALL (SELECT m.rel FROM mapped m)
+		UNION
+		SELECT con.conrelid, con.confrelid, con.conname
+		  FROM pg_catalog.pg_constraint con JOIN refs ON con.confrelid OPERATOR(pg_catalog.=) refs.rel
+		 WHERE con.contype OPERATOR(pg_catalog.=) 'f'
+		   AND con.conparentid OPERATOR(pg_catalog.=) 0
+		   AND con.conrelid OPERATOR(pg_catalog.<>) ALL (SELECT m.rel FROM mapped m)),
+	relation_items AS (
+		SELECT r.rel,
+			   CASE WHEN k.reason IS NULL THEN 'NOT COVERED' ELSE 'kept' END AS status,
+			   COALESCE(k.reason, pg_catalog.format('references %s; no scope covers its rows',
+					pg_catalog.string_agg(pg_catalog.format('%s (foreign key %I)', r.via::regclass, r.conname),
+										  ', ' ORDER BY r.via::regclass::text, r.conname))) AS detail
+		  FROM refs r
+		  LEFT JOIN marks k ON k.rel OPERATOR(pg_catalog.=) r.rel AND k.column_name IS NULL
+		 GROUP BY r.rel, k.reason),
+	/* purged relations referenced ON DELETE CASCADE, SET NULL or SET DEFAULT */
+	purged AS (
+		SELECT sp.rel, pg_catalog.string_agg(r.rule_name, ', ' ORDER BY r.rule_name) AS rules
+		  FROM scope_purge sp
+		  JOIN anonymize.rules r ON r.scope OPERATOR(pg_catalog.=) sp.scope_name
+			   AND r.kind OPERATOR(pg_catalog.=) 'purge'
+		 GROUP BY sp.rel),
+	cascade_items AS (
+		SELECT con.conrelid AS rel,
+			   pg_catalog.format('foreign key %I is ON DELETE %s from %s, purged by %s %s: check_mapping() refuses the mapping (2BP01)%s',
+					con.conname,
+					CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,
+					con.confrelid::regclass,
+					CASE WHEN p.rules OPERATOR(pg_catalog.~) ',' THEN 'rules' ELSE 'rule' END, p.rules,
+					CASE WHEN con.conrelid OPERATOR(pg_catalog.=) ANY (SELECT m.rel FROM mapped m)
+						 THEN '' ELSE '; the referencing relation is not covered' END) AS detail
+		  FROM pg_catalog.pg_constraint con
+		  JOIN purged p ON p.rel OPERATOR(pg_catalog.=) con.confrelid
+		 WHERE con.contype OPERATOR(pg_catalog.=) 'f'
+		   AND con.conparentid OPERATOR(pg_catalog.=) 0
+		   AND con.confdeltype OPERATOR(pg_catalog.=) ANY ('{c,n,d}')),
+	scope_items AS (
+		SELECT s.rel, pg_catalog.format('scope %s has no rule%s', s.scope_name,
+					COALESCE('; parent of scope ' OPERATOR(pg_catalog.||)
+						(SELECT pg_catalog.string_agg(ch.scope_name, ', ' ORDER BY ch.scope_name)
+						   FROM sc ch WHERE ch.parent OPERATOR(pg_catalog.=) s.scope_name),
+						' and no child scope: it does nothing')) AS detail
+		  FROM sc s
+		 WHERE s.parent IS NOT NULL
+		   AND NOT EXISTS (SELECT FROM anonymize.rules r
+							WHERE r.scope OPERATOR(pg_catalog.=) s.scope_name)),
+	stale_items AS (
+		SELECT k.rel, k.column_name,
+			   pg_catalog.format('marked kept (%s), but %s does not exist', k.reason,
+					CASE WHEN k.rel IS NULL
+						 THEN pg_catalog.format('relation %I.%I', k.relation_schema, k.relation_name)
+						 ELSE pg_catalog.format('column %I', k.column_name) END) AS detail
+		  FROM marks k
+		 WHERE k.rel IS NULL
+			OR (k.column_name IS NOT NULL AND NOT EXISTS (
+					SELECT FROM pg_catalog.pg_attribute a
+					 WHERE a.attrelid OPERATOR(pg_catalog.=) k.rel
+					   AND a.attname OPERATOR(pg_catalog.=) k.column_name
+					   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped))),
+	items (ord, item, relation, column_name, attnum, status, detail) AS (
+		SELECT 1, 'mapping', NULL::regclass, NULL::name, 0::smallint, 'no blocker',
+			   'no blocker or balance rule: every customer can be anonymized, active or not'
+		 WHERE NOT EXISTS (SELECT FROM anonymize.rules r
+							WHERE r.kind OPERATOR(pg_catalog.=) ANY ('{blocker,balance}'))
+		UNION ALL
+		SELECT 2, 'cascade', ci.rel, NULL, 0, 'cascade', ci.detail FROM cascade_items ci
+		UNION ALL
+		SELECT 3, 'scope', si.rel, NULL, 0, 'no rule', si.detail FROM scope_items si
+		UNION ALL
+		SELECT 4, 'relation', ri.rel, NULL, 0, ri.status, ri.detail FROM relation_items ri
+		UNION ALL
+		SELECT 5, 'column', ci.rel, ci.attname, ci.attnum, ci.status, ci.detail FROM column_items ci
+		UNION ALL
+		SELECT 6, 'kept', st.rel, st.column_name, 0, 'stale', st.detail FROM stale_items st)
+	SELECT i.item, i.relation, i.column_name, i.status, i.detail
+	  FROM items i LEFT JOIN cr ON true
+	 ORDER BY i.ord, i.relation IS DISTINCT FROM cr.rel, i.relation::text COLLATE "C",
+			  i.attnum, i.detail COLLATE "C";
+END
+$$;
+COMMENT ON FUNCTION anonymize.coverage() IS
+'What the mapping covers and misses: relations that reference a mapped relation through foreign keys and are no scope (NOT COVERED, or kept), every character, json, jsonb, character array, inet and bytea column of the customer relation and of every scope relation (purged, erased, kept, link or NOT COVERED, with the rule or the reason), scopes without rule, a mapping without blocker, cascades from purged relations, and kept marks of relations or columns that no longer exist.';
+
+/* The whole mapping includes the kept marks. */
+CREATE OR REPLACE FUNCTION anonymize.clear_mapping()
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+	PERFORM anonymize.require_owner();
+	DELETE FROM anonymize.rules;
+	DELETE FROM anonymize.scopes;
+	DELETE FROM anonymize.customer_relation;
+	DELETE FROM anonymize.kept;
+END
+$$;
+COMMENT ON FUNCTION anonymize.clear_mapping() IS
+'Removes the whole mapping: the customer relation, every scope and rule, the company test, the placeholder and the kept-on-purpose marks.';
+
+REVOKE EXECUTE ON FUNCTION anonymize.set_kept(regclass, name, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION anonymize.drop_kept(regclass, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION anonymize.coverage() FROM PUBLIC;

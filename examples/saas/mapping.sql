@@ -149,3 +149,33 @@ SELECT anonymize.set_erase_rule('request_payment_payer', 'request_payments',
 	'{}', 'everyone',
 	$${"provider_details": "t.provider_details - 'payer_name' - 'payer_email'",
 	   "updated_at": "pg_catalog.now()"}$$);
+
+-- Kept on purpose (README.md, "Kept on purpose"): every column that can
+-- hold personal data and stays after an erasure, with its reason, so that
+-- anonymize.coverage() reports nothing NOT COVERED.  Company data kept for
+-- companies only (name, legal name, address) is erased for individuals by
+-- the rules above and needs no mark.
+SELECT anonymize.set_kept('saas.customers', 'country',
+	'the tax jurisdiction of the invoices (VAT), which accounting law requires to keep');
+SELECT anonymize.set_kept('saas.customers', 'shipping_country',
+	'the tax jurisdiction of the invoices (VAT), which accounting law requires to keep');
+SELECT anonymize.set_kept('saas.customers', 'currency',
+	'the currency of the invoices: not personal');
+SELECT anonymize.set_kept('saas.customers', 'timezone',
+	'the time zone of the invoices'' dates: not personal');
+SELECT anonymize.set_kept('saas.invoices', 'number',
+	'accounting record the law requires to keep: no personal data');
+SELECT anonymize.set_kept('saas.invoices', 'currency',
+	'accounting record the law requires to keep: no personal data');
+SELECT anonymize.set_kept('saas.subscriptions', 'plan_code',
+	'what the kept invoices were billed for: not personal');
+SELECT anonymize.set_kept('saas.wallets', 'currency',
+	'the currency of the credit ledger: not personal');
+SELECT anonymize.set_kept('saas.payment_requests', 'amount_currency',
+	'the currency of a kept request for payment: not personal');
+SELECT anonymize.set_kept('saas.payments', 'provider_payment_id',
+	'the provider''s reference of the payment: reconciliation, refunds and chargebacks need it (the provider, not this database, knows the payer)');
+SELECT anonymize.set_kept('saas.payment_methods', 'provider_type',
+	'the payment provider of a card that kept payments reference: not personal');
+SELECT anonymize.set_kept('saas.payment_methods', 'provider_method_id',
+	'the provider''s token of the card, which kept payments reference and a dispute names (the provider, not this database, knows the holder)');
