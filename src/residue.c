@@ -29,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/formatting.h"
+#include "utils/memutils.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
 
@@ -156,6 +157,17 @@ searched_columns(Oid relid, const char ***names)
 	return n;
 }
 
+/* Whether a purge rule without condition deletes all rows of the scope. */
+static bool
+purged_whole(const Mapping *m, const Scope *scope)
+{
+	for (int i = 0; i < m->n_purge_rules; i++)
+		if (m->purge_rules[i]->scope == scope &&
+			m->purge_rules[i]->expression == NULL)
+			return true;
+	return false;
+}
+
 /* The statements of the check, in plans (MODE_ONE). */
 void
 build_residue_plans(StatementPlans *plans, const Mapping *m,
@@ -181,8 +193,12 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 	for (int i = 0; i < m->n_scopes; i++)
 	{
 		const char **columns;
-		int n = searched_columns(m->scopes[i].relation.relid, &columns);
+		int          n;
 
+		/* the verification guarantees that such a scope holds no row */
+		if (purged_whole(m, &m->scopes[i]))
+			continue;
+		n = searched_columns(m->scopes[i].relation.relid, &columns);
 		if (n > 0)
 			plans->residue_search[i] =
 				prepare(residue_search_sql(m, &m->scopes[i], columns, n), 3,
@@ -211,6 +227,11 @@ residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
 {
 	const Mapping        *m = state->mapping;
 	const StatementPlans *plans = get_statements(state, MODE_ONE);
+	MemoryContext         result_cxt = CurrentMemoryContext;
+	/* all but the two arrays, freed at the end: a batch has many customers */
+	MemoryContext work_cxt = AllocSetContextCreate(
+		result_cxt, "anonymize residue capture", ALLOCSET_SMALL_SIZES);
+	MemoryContext  old = MemoryContextSwitchTo(work_cxt);
 	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
 	const Scope   *scopes[2];
 	int            n_scopes = source_scopes(m, scopes);
@@ -218,6 +239,7 @@ residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
 	Datum         *values = palloc(sizeof(Datum) * capacity);
 	Datum         *names = palloc(sizeof(Datum) * capacity);
 	int            n_values = 0;
+	bool           found;
 
 	for (int s = 0; s < n_scopes; s++)
 	{
@@ -230,6 +252,7 @@ residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
 						  true) != SPI_OK_SELECT)
 			elog(ERROR, "could not capture the values of scope \"%s\"",
 				 scopes[s]->name);
+		MemoryContextSwitchTo(work_cxt); /* SPI left its own current */
 		for (uint64 row = 0; row < SPI_processed; row++)
 			for (int i = 0; i < n; i++)
 			{
@@ -249,13 +272,18 @@ residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
 			}
 		SPI_freetuptable(SPI_tuptable);
 	}
-	if (n_values == 0)
-		return false;
-	*needles = PointerGetDatum(
-		construct_array(values, n_values, TEXTOID, -1, false, TYPALIGN_INT));
-	*fields = PointerGetDatum(
-		construct_array(names, n_values, TEXTOID, -1, false, TYPALIGN_INT));
-	return true;
+	found = (n_values > 0);
+	if (found)
+	{
+		MemoryContextSwitchTo(result_cxt);
+		*needles = PointerGetDatum(construct_array(values, n_values, TEXTOID,
+												   -1, false, TYPALIGN_INT));
+		*fields = PointerGetDatum(construct_array(names, n_values, TEXTOID, -1,
+												  false, TYPALIGN_INT));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work_cxt);
+	return found;
 }
 
 /*

@@ -28,6 +28,10 @@ use BillingMapping;
 
 my $node = PostgreSQL::Test::Cluster->new('stale');
 $node->init;
+# Dropping the purge rule of sent emails keeps their recipients: the residue
+# check would say so in a WARNING, which these steps would take for an
+# error.  It has a test of its own (sql/residue_check.sql).
+$node->append_conf('postgresql.conf', 'anonymize.residue_check = off');
 $node->start;
 
 my $root = dirname(__FILE__) . '/..';

@@ -63,6 +63,10 @@ $publisher->start;
 
 my $subscriber = PostgreSQL::Test::Cluster->new('subscriber');
 $subscriber->init;
+# Dropping the purge rule of sent emails keeps their recipients: the residue
+# check would say so in a WARNING, which these steps would take for an
+# error.  It has a test of its own (sql/residue_check.sql).
+$subscriber->append_conf('postgresql.conf', 'anonymize.residue_check = off');
 $subscriber->start;
 
 for my $node ($publisher, $subscriber)
