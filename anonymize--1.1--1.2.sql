@@ -474,7 +474,8 @@ BEGIN
 			'statement', 'The personal data of this customer that the mapping covers was erased in the transaction above: deleted where listed under rows_deleted, overwritten where listed under rows_updated. Records that accounting law requires to keep, such as invoices, are kept.')
 	  INTO receipt
 	  FROM anonymize.audit_log a
-	 WHERE a.customer_id OPERATOR(pg_catalog.=) receipt.customer_id;
+	 WHERE a.customer_id OPERATOR(pg_catalog.=) receipt.customer_id
+	 ORDER BY a.event_id DESC LIMIT 1;
 	IF receipt IS NULL THEN
 		RAISE EXCEPTION 'customer % has not been anonymized', customer_id
 			USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -485,6 +486,35 @@ $$;
 COMMENT ON FUNCTION anonymize.receipt(uuid) IS
 'A receipt of the customer''s erasure, as a JSON document without personal data: when, as what, the transaction, the request, the rows deleted and updated per rule and the fingerprint of the mapping.';
 REVOKE EXECUTE ON FUNCTION anonymize.receipt(uuid) FROM PUBLIC;
+
+/*
+ * An erasure that stays true: the audit log holds one row per erasure
+ * event, the first and every repeat (a repeat erases what came back: a
+ * CRM sync rewrote the email, a re-activated customer got new emails).
+ */
+ALTER TABLE anonymize.audit_log DROP CONSTRAINT audit_log_pkey;
+ALTER TABLE anonymize.audit_log ADD PRIMARY KEY (event_id);
+CREATE INDEX audit_log_customer_id ON anonymize.audit_log (customer_id, event_id);
+COMMENT ON TABLE anonymize.audit_log IS
+'One row per erasure event (the first erasure of a customer and every repeat that erased data that came back), written by anonymize_customer() and process_requests(); no personal data.';
+COMMENT ON COLUMN anonymize.audit_log.customer_id IS
+'Id of the anonymized customer; a row marks the customer as anonymized.';
+
+CREATE VIEW anonymize.anonymized_customers AS
+SELECT a.customer_id,
+	   pg_catalog.min(a.anonymized_at) AS first_erased_at,
+	   pg_catalog.max(a.anonymized_at) AS last_erased_at,
+	   pg_catalog.count(*) AS erasures,
+	   (pg_catalog.array_agg(a.customer_kind ORDER BY a.event_id DESC))[1] AS customer_kind
+  FROM anonymize.audit_log a
+ GROUP BY a.customer_id;
+COMMENT ON VIEW anonymize.anonymized_customers IS
+'One row per anonymized customer: its first and last erasure, how many erasure events, and the kind of the last one.';
+COMMENT ON COLUMN anonymize.anonymized_customers.customer_id IS 'Id of the anonymized customer.';
+COMMENT ON COLUMN anonymize.anonymized_customers.first_erased_at IS 'When it was first anonymized.';
+COMMENT ON COLUMN anonymize.anonymized_customers.last_erased_at IS 'When its last erasure event took place.';
+COMMENT ON COLUMN anonymize.anonymized_customers.erasures IS 'Its erasure events: 1, plus one per repeat that erased data that came back.';
+COMMENT ON COLUMN anonymize.anonymized_customers.customer_kind IS 'company or individual, as the last erasure treated it.';
 
 /*
  * Changing the mapping.  Each function writes its row and then validates

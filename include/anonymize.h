@@ -11,6 +11,7 @@
 #define ANONYMIZE_H
 
 #include "executor/spi.h"
+#include "nodes/execnodes.h"
 #include "lib/stringinfo.h"
 #include "utils/snapshot.h"
 #include "utils/uuid.h"
@@ -362,6 +363,11 @@ extern void report_purged_rows_remain(const Rule *rule);
 extern void check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan,
 							   Datum *values, const char *nulls,
 							   int64 rows_updated);
+
+/* inspect.c */
+extern int64 data_again(AnonymizeState *state, Datum customer_id,
+						bool is_company, ReturnSetInfo *rsinfo,
+						Snapshot snapshot);
 
 /* residue.c */
 extern void residue_define_settings(void);

@@ -49,6 +49,8 @@ UPDATE billing.billing_addresses SET address_line1 = '12 rue de la Paix'
 UPDATE billing.customers SET name = 'Jean Dupont' WHERE id = :'jean';
 SELECT * FROM anonymize.verify(:'acme') ORDER BY scope, column_name;
 SELECT * FROM anonymize.verify(:'jean') ORDER BY scope, column_name;
+-- ... and the preview says a new call erases again.
+SELECT step, detail FROM anonymize.preview(:'acme') WHERE step = 'note';
 -- A company keeps the address; its name must be the company name.
 UPDATE billing.customers SET name = 'Anna Schmidt' WHERE id = :'acme';
 SELECT * FROM anonymize.verify(:'acme') WHERE scope = 'customer' ORDER BY column_name;

@@ -135,8 +135,8 @@ SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
 
 --
 -- Updated to 1.2, the mapping of 1.0 (converted) erases and the queue
--- works: dan is blocked by the new rule, jean keeps his webhook rows,
--- acme was anonymized before.
+-- works: dan is blocked by the new rule, jean keeps his webhook rows, and
+-- acme, whose recorded erasure left its sent email, is erased again.
 --
 SET anonymize.allow_drop_with_data = on;
 DROP EXTENSION anonymize;

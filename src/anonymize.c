@@ -76,7 +76,9 @@ anonymize_can_anonymize(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		check_readable_customer(state, customer_id);
-		eligible = !audit_lookup(state, customer_id, &is_company, false) &&
+		eligible = (!audit_lookup(state, customer_id, &is_company, false) ||
+					data_again(state, customer_id, is_company, NULL,
+							   InvalidSnapshot) > 0) &&
 				   find_blockers(state, customer_id) == NIL;
 	}
 	PG_FINALLY();
@@ -113,7 +115,8 @@ put_blocker_rows(ReturnSetInfo *rsinfo, AnonymizeState *state,
 	bool      is_company;
 	ListCell *cell;
 
-	if (audit_lookup(state, customer_id, &is_company, false))
+	if (audit_lookup(state, customer_id, &is_company, false) &&
+		data_again(state, customer_id, is_company, NULL, InvalidSnapshot) == 0)
 	{
 		put_blocker_row(rsinfo, "already_anonymized", "already anonymized",
 						state->audit_relid, 1, NULL);

@@ -31,7 +31,7 @@
 
 /*
  * True if the customer has been anonymized already; then *is_company says
- * how.  A caller that waited for the customer's row lock passes
+ * how, the last time.  A caller that waited for the customer's row lock passes
  * after_lock, to look with a new snapshot (at READ COMMITTED): the audit row
  * of the session it waited for is visible only there.
  *
@@ -53,15 +53,16 @@ audit_lookup(AnonymizeState *state, Datum customer_id, bool *is_company,
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, customer_id);
 	scan =
 		systable_beginscan(rel, state->audit_index, true, snapshot, 1, &key);
-	tuple = systable_getnext(scan);
-	found = HeapTupleIsValid(tuple);
-	if (found)
+	found = false;
+	/* (customer_id, event_id): the last row is the latest erasure */
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool  isnull;
 		Datum kind = heap_getattr(tuple, AUDIT_KIND_ATTNUM,
 								  RelationGetDescr(rel), &isnull);
 
 		*is_company = (strcmp(TextDatumGetCString(kind), "company") == 0);
+		found = true;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);

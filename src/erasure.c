@@ -24,6 +24,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 #include "anonymize.h"
@@ -248,15 +249,32 @@ sort_out_customers(Batch *batch)
 
 	lock_customers(batch);
 
-	/* A second erasure changes nothing. */
+	/*
+	 * A second erasure changes nothing while the first holds; it erases,
+	 * as a new erasure event, what came back.
+	 */
 	for (int i = 0; i < batch->n; i++)
 	{
 		CustomerErasure *customer = batch->sorted[i];
+		bool             was_company;
 
-		if (customer->outcome == ERASURE_DONE &&
-			audit_lookup(batch->state, customer->customer_id,
-						 &customer->is_company, true))
+		Snapshot snapshot;
+		int64    places;
+
+		if (customer->outcome != ERASURE_DONE ||
+			!audit_lookup(batch->state, customer->customer_id, &was_company,
+						  true))
+			continue;
+		/* as the audit lookup: what the erasure we waited for left */
+		snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		places = data_again(batch->state, customer->customer_id, was_company,
+							NULL, snapshot);
+		UnregisterSnapshot(snapshot);
+		if (places == 0)
+		{
 			customer->outcome = ERASURE_ALREADY_DONE;
+			customer->is_company = was_company;
+		}
 	}
 
 	/* Rule 2. */

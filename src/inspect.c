@@ -45,7 +45,7 @@ first_int64(int column)
 
 static Kind
 company_test(AnonymizeState *state, const StatementPlans *plans,
-			 Datum customer_id)
+			 Datum customer_id, Snapshot snapshot)
 {
 	const Mapping *m = state->mapping;
 	Kind           kind = {false, -1, NULL};
@@ -54,7 +54,7 @@ company_test(AnonymizeState *state, const StatementPlans *plans,
 	if (plans->company_test == NULL)
 		return kind;
 	if (run_statement(&m->company_scope->relation, plans->company_test,
-					  &customer_id, NULL, InvalidSnapshot, InvalidSnapshot,
+					  &customer_id, NULL, snapshot, InvalidSnapshot,
 					  true) != SPI_OK_SELECT)
 		elog(ERROR, "could not run the company test");
 	kind.rows = 0;
@@ -75,11 +75,11 @@ company_test(AnonymizeState *state, const StatementPlans *plans,
 /* The rows of a purge or erase rule's scope that belong to the customer. */
 static int64
 rule_rows(const StatementPlans *plans, const Mapping *m, const Rule *rule,
-		  Datum customer_id)
+		  Datum customer_id, Snapshot snapshot)
 {
 	SPIPlanPtr plan = plans->count_rule[rule - m->rules];
 	int result = run_statement(&rule->scope->relation, plan, &customer_id,
-							   NULL, InvalidSnapshot, InvalidSnapshot, true);
+							   NULL, snapshot, InvalidSnapshot, true);
 
 	if (result != SPI_OK_SELECT)
 		elog(ERROR, "could not count the rows of rule \"%s\": %s",
@@ -211,10 +211,14 @@ preview_changes(ReturnSetInfo *rsinfo, AnonymizeState *state,
 	for (int i = 0; i < m->n_purge_rules; i++)
 	{
 		const Rule *rule = m->purge_rules[i];
-		PreviewRow  row = {"purge",     rule->rule_name,
-						   rule->scope, rule_rows(plans, m, rule, customer_id),
-						   (Datum)0,    1,
-						   NULL};
+		PreviewRow  row = {
+			 "purge",
+			 rule->rule_name,
+			 rule->scope,
+			 rule_rows(plans, m, rule, customer_id, InvalidSnapshot),
+			 (Datum)0,
+			 1,
+			 NULL};
 
 		put_preview_row(rsinfo, &row);
 	}
@@ -246,7 +250,9 @@ preview_changes(ReturnSetInfo *rsinfo, AnonymizeState *state,
 				"erase",
 				rule->rule_name,
 				rule->scope,
-				rule_applies ? rule_rows(plans, m, rule, customer_id) : 0,
+				rule_applies
+					? rule_rows(plans, m, rule, customer_id, InvalidSnapshot)
+					: 0,
 				rule_columns(rule),
 				rule_applies,
 				rule_applies ? NULL
@@ -284,18 +290,27 @@ anonymize_preview(PG_FUNCTION_ARGS)
 		check_caller_privileges(state, CHECK_INSPECT);
 		if (!customer_exists(state, customer_id))
 			report_unknown_customer(customer_id);
-		kind = company_test(state, plans, customer_id);
+		kind = company_test(state, plans, customer_id, InvalidSnapshot);
 		preview_kind(rsinfo, state->mapping, &kind);
 		if (audit_lookup(state, customer_id, &anonymized, false))
 		{
-			PreviewRow row = {"note",
-							  NULL,
-							  NULL,
-							  -1,
-							  (Datum)0,
-							  -1,
-							  "already anonymized: anonymize_customer() "
-							  "changes nothing"};
+			int64 places = data_again(state, customer_id, anonymized, NULL,
+									  InvalidSnapshot);
+			PreviewRow row = {
+				"note",
+				NULL,
+				NULL,
+				-1,
+				(Datum)0,
+				-1,
+				places == 0
+					? "already anonymized: anonymize_customer() changes "
+					  "nothing"
+					: psprintf("anonymized before, but data came back in "
+							   "%lld %s (anonymize.verify() lists them): "
+							   "anonymize_customer() erases again",
+							   (long long)places,
+							   places == 1 ? "place" : "places")};
 
 			put_preview_row(rsinfo, &row);
 		}
@@ -311,13 +326,17 @@ anonymize_preview(PG_FUNCTION_ARGS)
 	return (Datum)0;
 }
 
+/* A row of verify() when rsinfo is set; counts it either way. */
 static void
-put_verify_row(ReturnSetInfo *rsinfo, const char *rule_name,
+put_verify_row(ReturnSetInfo *rsinfo, int64 *found, const char *rule_name,
 			   const Scope *scope, const char *column, int64 rows)
 {
 	Datum values[5];
 	bool  nulls[5] = {rule_name == NULL, false, false, column == NULL, false};
 
+	(*found)++;
+	if (rsinfo == NULL)
+		return;
 	if (rule_name != NULL)
 		values[0] = CStringGetTextDatum(rule_name);
 	values[1] = CStringGetTextDatum(scope->name);
@@ -334,35 +353,77 @@ put_verify_row(ReturnSetInfo *rsinfo, const char *rule_name,
  * their value cannot be told from data).
  */
 static void
-verify_erased(ReturnSetInfo *rsinfo, const ErasedScope *erased,
-			  SPIPlanPtr plan, Datum *values, const char *nulls)
+verify_erased(ReturnSetInfo *rsinfo, int64 *found, const ErasedScope *erased,
+			  SPIPlanPtr plan, Datum *values, const char *nulls,
+			  Snapshot snapshot)
 {
 	int n = 1;
 
-	if (run_statement(&erased->scope->relation, plan, values, nulls,
-					  InvalidSnapshot, InvalidSnapshot,
-					  true) != SPI_OK_SELECT ||
+	if (run_statement(&erased->scope->relation, plan, values, nulls, snapshot,
+					  InvalidSnapshot, true) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not verify scope \"%s\"", erased->scope->name);
 	if (erased->name_column != NULL && first_int64(++n) > 0)
-		put_verify_row(rsinfo, NULL, erased->scope, erased->name_column,
+		put_verify_row(rsinfo, found, NULL, erased->scope, erased->name_column,
 					   first_int64(n));
 	for (int i = 0; i < erased->n_columns; i++)
 	{
 		if (!is_verified_column(erased->columns[i]))
 			continue;
 		if (first_int64(++n) > 0)
-			put_verify_row(rsinfo, erased->columns[i]->rule_name,
+			put_verify_row(rsinfo, found, erased->columns[i]->rule_name,
 						   erased->scope, erased->columns[i]->name,
 						   first_int64(n));
 	}
 }
 
 /*
- * anonymize.verify(customer_id): for an anonymized customer, every place
- * the mapping covers that holds data again: rows of purged scopes, erased
- * columns that hold something other than NULL or the placeholder, a name
- * other than the company name.  Empty when the erasure still holds.
+ * The places the mapping covers where an anonymized customer (as a company
+ * or not, as recorded) holds data again: rows of purged scopes, erased
+ * columns holding something other than NULL or the placeholder, a name
+ * other than the company name.  Returns their number; puts them as rows of
+ * verify() into rsinfo unless NULL.  The caller holds the state and is
+ * connected to SPI.
+ */
+int64
+data_again(AnonymizeState *state, Datum customer_id, bool is_company,
+		   ReturnSetInfo *rsinfo, Snapshot snapshot)
+{
+	const Mapping        *m = state->mapping;
+	const StatementPlans *plans = get_statements(state, MODE_ONE);
+	Kind                  kind;
+	Datum                 values[4];
+	char                  nulls[4] = {' ', ' ', 'n', ' '};
+	int64                 found = 0;
+
+	for (int i = 0; i < m->n_purge_rules; i++)
+	{
+		const Rule *rule = m->purge_rules[i];
+		int64       rows = rule_rows(plans, m, rule, customer_id, snapshot);
+
+		if (rows > 0)
+			put_verify_row(rsinfo, &found, rule->rule_name, rule->scope, NULL,
+						   rows);
+	}
+	/* a company keeps the name its company test gives now */
+	kind = company_test(state, plans, customer_id, snapshot);
+	values[0] = customer_id;
+	values[1] = CStringGetTextDatum(m->placeholder);
+	if (is_company && kind.company != NULL)
+	{
+		values[2] = CStringGetTextDatum(kind.company);
+		nulls[2] = ' ';
+	}
+	values[3] = BoolGetDatum(is_company);
+	for (int i = 0; i < m->n_erased_scopes; i++)
+		verify_erased(rsinfo, &found, &m->erased_scopes[i],
+					  plans->verify_erased[i], values, nulls, snapshot);
+	return found;
+}
+
+/*
+ * anonymize.verify(customer_id): for an anonymized customer, data_again().
+ * Empty when the erasure still holds.
  */
 Datum
 anonymize_verify(PG_FUNCTION_ARGS)
@@ -376,12 +437,7 @@ anonymize_verify(PG_FUNCTION_ARGS)
 	state = acquire_state();
 	PG_TRY();
 	{
-		const Mapping        *m = state->mapping;
-		const StatementPlans *plans = get_statements(state, MODE_ONE);
-		bool                  is_company;
-		Kind                  kind;
-		Datum                 values[4];
-		char                  nulls[4] = {' ', ' ', 'n', ' '};
+		bool is_company;
 
 		check_rows_visible(state);
 		check_caller_privileges(state, CHECK_INSPECT);
@@ -394,28 +450,7 @@ anonymize_verify(PG_FUNCTION_ARGS)
 							customer_id_text(customer_id)),
 					 errhint("anonymize.preview() shows what an erasure "
 							 "would do.")));
-		for (int i = 0; i < m->n_purge_rules; i++)
-		{
-			const Rule *rule = m->purge_rules[i];
-			int64       rows = rule_rows(plans, m, rule, customer_id);
-
-			if (rows > 0)
-				put_verify_row(rsinfo, rule->rule_name, rule->scope, NULL,
-							   rows);
-		}
-		/* a company keeps the name its company test gives now */
-		kind = company_test(state, plans, customer_id);
-		values[0] = customer_id;
-		values[1] = CStringGetTextDatum(m->placeholder);
-		if (is_company && kind.company != NULL)
-		{
-			values[2] = CStringGetTextDatum(kind.company);
-			nulls[2] = ' ';
-		}
-		values[3] = BoolGetDatum(is_company);
-		for (int i = 0; i < m->n_erased_scopes; i++)
-			verify_erased(rsinfo, &m->erased_scopes[i],
-						  plans->verify_erased[i], values, nulls);
+		data_again(state, customer_id, is_company, rsinfo, InvalidSnapshot);
 	}
 	PG_FINALLY();
 	{

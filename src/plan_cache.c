@@ -143,17 +143,11 @@ collect_relations(AnonymizeState *state)
 	state->watched_relids[state->n_watched_relids++] = state->audit_index;
 }
 
-/* The primary key of anonymize.audit_log, for audit_lookup(). */
+/* The index of anonymize.audit_log on customer_id, for audit_lookup(). */
 static Oid
-audit_primary_key(Oid audit_relid)
+audit_customer_index(void)
 {
-	Relation rel = table_open(audit_relid, AccessShareLock);
-	Oid      index = RelationGetPrimaryKeyIndex(rel);
-
-	table_close(rel, AccessShareLock);
-	if (!OidIsValid(index))
-		elog(ERROR, "anonymize.audit_log has no primary key");
-	return index;
+	return extension_table_oid("audit_log_customer_id");
 }
 
 /* Prepares one statement and keeps its plan; NULL text gives NULL. */
@@ -371,7 +365,7 @@ build_state(AnonymizeState *state)
 	state->mapping = m;
 	state->extension_owner = anonymize_extension_owner();
 	state->audit_relid = extension_table_oid("audit_log");
-	state->audit_index = audit_primary_key(state->audit_relid);
+	state->audit_index = audit_customer_index();
 	collect_relations(state);
 	state->fingerprint = mapping_fingerprint(state->context);
 	/* last: SPI_prepare() leaves SPI's context current */
