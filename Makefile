@@ -13,13 +13,14 @@ OBJS = \
 	src/mapping.o \
 	src/mapping_validate.o \
 	src/plan_cache.o \
+	src/queue.o \
 	src/requests.o \
 	src/residue.o \
 	src/security.o \
 	src/verify.o
 
 EXTENSION = anonymize
-DATA = anonymize--1.0.sql anonymize--1.0--1.1.sql anonymize--1.1--1.2.sql anonymize--1.2.sql
+DATA = anonymize--1.0.sql anonymize--1.0--1.1.sql anonymize--1.1--1.2.sql anonymize--1.2.sql anonymize--1.2--1.3.sql
 PGFILEDESC = "anonymize - GDPR erasure for subscription-billing databases"
 
 PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

@@ -17,7 +17,7 @@
 #include "utils/uuid.h"
 
 /* The version of the SQL objects this library works with. */
-#define ANONYMIZE_LIBRARY_VERSION "1.2"
+#define ANONYMIZE_LIBRARY_VERSION "1.3"
 
 /* A relation of the mapping, stored by name, resolved to an OID. */
 typedef struct MappedRelation
@@ -285,6 +285,7 @@ extern void                  release_state(AnonymizeState *state);
 extern const StatementPlans *get_statements(AnonymizeState *state,
 											StatementMode   mode);
 extern Oid                   relation_owner(Oid relid);
+extern SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *argtypes);
 
 /* security.c */
 typedef enum PrivilegeCheck
@@ -320,6 +321,7 @@ extern List *find_blockers(AnonymizeState *state, Datum customer_id);
 extern List *lock_blockers(AnonymizeState       *state,
 						   const StatementPlans *statements, Datum param);
 extern char *describe_blockers(List *blockers);
+extern char *blockers_json(List *blockers);
 extern void  report_blocked_customer(Datum customer_id, List *blockers);
 extern void  report_unknown_customer(Datum customer_id);
 extern char *customer_id_text(Datum customer_id);
@@ -338,7 +340,7 @@ typedef enum ErasureOutcome
 typedef struct CustomerErasure
 {
 	Datum          customer_id;
-	int64          request_id; /* of anonymize.requests; 0: none */
+	Datum          request_id; /* uuid of anonymize.requests; 0: none */
 	ErasureOutcome outcome;
 	bool           is_company;
 	char          *company; /* the company name, for a company */
@@ -383,6 +385,9 @@ extern void residue_search(AnonymizeState *state, Datum customer_id,
 
 /* requests.c */
 extern void requests_define_settings(void);
+
+/* queue.c */
+extern void queue_define_settings(void);
 
 /* drop_guard.c */
 extern void drop_guard_define_settings(void);

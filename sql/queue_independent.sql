@@ -12,10 +12,10 @@
 -- The README's grant for an application that only records requests.
 CREATE ROLE regress_request_app;
 GRANT USAGE ON SCHEMA anonymize, billing TO regress_request_app;
-GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text) TO regress_request_app;
+GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text, timestamptz) TO regress_request_app;
 GRANT SELECT ON billing.customers TO regress_request_app;
 SET ROLE regress_request_app;
-SELECT anonymize.request(:'maria', 'TICKET-1') > 0 AS requested;
+SELECT anonymize.request(:'maria', 'TICKET-1') IS NOT NULL AS requested;
 SELECT pg_temp.sqlstate(format('SELECT anonymize.request(%L)', :'unknown'));
 -- nothing else of the queue or the billing schema
 SELECT pg_temp.sqlstate(format('SELECT anonymize.cancel_request(%L)', :'maria'));
@@ -30,11 +30,11 @@ RESET ROLE;
 -- A mapped table is renamed: the erasure reports it, the queue works on.
 ALTER TABLE billing.webhook_notifications RENAME TO webhook_notifications_old;
 SELECT pg_temp.sqlstate(format('SELECT anonymize.anonymize_customer(%L)', :'jean'));
-SELECT anonymize.request(:'jean', 'TICKET-2') > 0 AS requested;
-SELECT reference, blockers FROM anonymize.pending_requests ORDER BY request_id;
+SELECT anonymize.request(:'jean', 'TICKET-2') IS NOT NULL AS requested;
+SELECT reference, blockers FROM anonymize.pending_requests ORDER BY reference;
 SELECT anonymize.cancel_request(:'jean') AS cancelled;
 ALTER TABLE billing.webhook_notifications_old RENAME TO webhook_notifications;
-SELECT reference, blockers FROM anonymize.pending_requests ORDER BY request_id;
+SELECT reference, blockers FROM anonymize.pending_requests ORDER BY reference;
 
 -- A broken customer relation is reported by request() too.
 ALTER TABLE billing.customers RENAME TO customers_old;

@@ -1,5 +1,7 @@
 --
--- queue_lifecycle: the erasure-request queue of version 1.1.
+-- queue_lifecycle: the erasure-request queue (version 1.1, with the request
+-- ids, outcomes and end-of-run errors of 1.3; queue_operations tests the
+-- rest of 1.3).
 --   anonymize.request()         records a request due one month later and
 --                               returns its id; idempotent per pending
 --                               customer; P0002 unknown, 22004 NULL
@@ -9,9 +11,14 @@
 --                               anonymizes eligible customers batch by batch;
 --                               blocked and failing ones stay pending with
 --                               the reason; must run outside a transaction
---                               block; EXECUTE is not granted to PUBLIC
+--                               block; ends with an error while requests
+--                               failed or are overdue; EXECUTE is not
+--                               granted to PUBLIC
 --
 \ir sql/include/fresh_billing.sql
+-- every run tries the blocked requests again (queue_operations tests the
+-- interval)
+SET anonymize.retry_interval = 0;
 -- the NOTICEs of process_requests() are part of this test
 SET client_min_messages = notice;
 \set VERBOSITY default
@@ -52,7 +59,8 @@ CREATE TRIGGER legal_hold BEFORE DELETE ON billing.sent_emails
 -- Names instead of uuids in the output.
 CREATE TEMP VIEW requests AS
 SELECT r.request_id, coalesce(n.who, r.customer_id::text) AS who,
-       r.reference, r.state, r.outcome, r.blockers,
+       r.reference, r.state, r.outcome,
+       anonymize.describe_outcome(r.details) AS blockers,
        r.last_attempt_at IS NOT NULL AS attempted,
        r.closed_at IS NOT NULL AS closed, r.closed_by
   FROM anonymize.requests r
@@ -65,17 +73,17 @@ SELECT r.request_id, coalesce(n.who, r.customer_id::text) AS who,
 -- request()
 --
 SELECT anonymize.request(:'acme', 'ticket 1') AS acme_request \gset
-SELECT request_id = :acme_request AS returned_id, customer_id, reference,
+SELECT request_id = :'acme_request' AS returned_id, customer_id, reference,
        requested_by = current_user AS requested_by_me,
        requested_at <= now() AS requested_before_now,
        due_at = requested_at + interval '1 month' AS due_in_a_month,
-       state, last_attempt_at, blockers, outcome, closed_at, closed_by
+       state, last_attempt_at, details, outcome, closed_at, closed_by
   FROM anonymize.requests;
 
 -- A second request of the customer returns the pending one and keeps its
 -- reference.
-SELECT anonymize.request(:'acme', 'ticket 2') = :acme_request AS same_request;
-SELECT anonymize.request(:'acme') = :acme_request AS same_request;
+SELECT anonymize.request(:'acme', 'ticket 2') = :'acme_request' AS same_request;
+SELECT anonymize.request(:'acme') = :'acme_request' AS same_request;
 SELECT count(*), min(reference) FROM anonymize.requests;
 
 -- Unknown customer, NULL customer: errors, no row.
@@ -89,12 +97,12 @@ SELECT count(*) FROM anonymize.requests;
 
 -- One request per customer, from a query; acme keeps its request.
 SELECT count(*) AS returned, count(DISTINCT r) AS distinct_ids,
-       count(*) FILTER (WHERE r = :acme_request) AS acme_request
+       count(*) FILTER (WHERE r = :'acme_request') AS acme_request
   FROM (SELECT anonymize.request(id) AS r FROM billing.customers ORDER BY id) s;
 SELECT n.who, r.reference, r.state, r.requested_by = current_user AS by_me,
        r.due_at = r.requested_at + interval '1 month' AS due_in_a_month
   FROM requests n JOIN anonymize.requests r USING (request_id)
- ORDER BY request_id;
+ ORDER BY who;
 -- the same again adds nothing
 SELECT count(*) FROM (SELECT anonymize.request(id) FROM billing.customers) s;
 SELECT count(*) FROM anonymize.requests;
@@ -115,7 +123,8 @@ SELECT n.who, p.reference,
             WHEN p.days_left BETWEEN 28 AND 32 THEN 'about a month'
             ELSE 'wrong: ' || p.days_left END AS days_left,
        p.requested_by = current_user AS by_me, p.blockers, p.last_attempt_at
-  FROM anonymize.pending_requests p JOIN requests n USING (request_id);
+  FROM anonymize.pending_requests p JOIN requests n USING (request_id)
+ ORDER BY p.due_at, n.who;
 -- the view's columns
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'anonymize.pending_requests'::regclass AND attnum > 0
@@ -132,14 +141,20 @@ SELECT who, state, outcome, closed, closed_by = current_user AS closed_by_me
   FROM requests WHERE who = 'gus';
 -- a new request after a cancelled one is a new request
 SELECT anonymize.request(:'gus', 'ticket 4') AS gus_request \gset
-SELECT request_id = :gus_request AS new_one, who, reference, state, closed
-  FROM requests WHERE who = 'gus' ORDER BY request_id;
+SELECT request_id = :'gus_request' AS new_one, who, reference, state, closed
+  FROM requests WHERE who = 'gus' ORDER BY state;
 SELECT count(*) FROM anonymize.pending_requests;
 
 -- gus disappears before his request is processed
 DELETE FROM billing.customers WHERE id = :'gus';
 SELECT n.who, p.blockers FROM anonymize.pending_requests p
   JOIN requests n USING (request_id) WHERE n.who = 'gus';
+
+-- maria's request is due soon rather than overdue from here on, so that
+-- only failures end the runs below with an error (queue_operations tests
+-- overdue requests)
+UPDATE anonymize.requests SET due_at = now() + interval '1 hour'
+ WHERE customer_id = :'maria';
 
 -- jean is anonymized directly, before the queue comes to him
 SELECT anonymized, customer_kind FROM anonymize.anonymize_customer(:'jean');
@@ -176,10 +191,11 @@ SELECT count(*) FROM anonymize.requests WHERE last_attempt_at IS NOT NULL;
 CALL anonymize.process_requests(batch_size => 2);
 SELECT who, reference, state, outcome, blockers, attempted, closed,
        closed_by = current_user AS closed_by_me
-  FROM requests ORDER BY request_id;
+  FROM requests ORDER BY who;
 -- what the view shows now: the live blockers and the last attempt
 SELECT n.who, p.blockers, p.last_attempt_at IS NOT NULL AS attempted
-  FROM anonymize.pending_requests p JOIN requests n USING (request_id);
+  FROM anonymize.pending_requests p JOIN requests n USING (request_id)
+ ORDER BY p.due_at, n.who;
 -- acme is anonymized with an audit row; fay's failure left her untouched,
 -- history included; maria and sam are untouched
 SELECT * FROM customer_state WHERE id IN (:'acme', :'fay', :'maria', :'sam')
@@ -195,10 +211,10 @@ SELECT customer_id, anonymized_by = current_user AS by_me, customer_kind,
 --
 UPDATE billing.subscriptions SET state = 'terminated' WHERE customer_id = :'sam';
 SELECT n.who, p.blockers FROM anonymize.pending_requests p
-  JOIN requests n USING (request_id);
+  JOIN requests n USING (request_id) ORDER BY p.due_at, n.who;
 CALL anonymize.process_requests(batch_size => 2);
 SELECT who, state, outcome, blockers, attempted, closed FROM requests
- WHERE who IN ('maria', 'sam', 'fay') ORDER BY request_id;
+ WHERE who IN ('maria', 'sam', 'fay') ORDER BY who;
 SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log
  WHERE customer_id = :'sam';
 SELECT * FROM customer_state WHERE id = :'sam';
@@ -207,10 +223,11 @@ SELECT * FROM customer_state WHERE id = :'sam';
 DROP TRIGGER legal_hold ON billing.sent_emails;
 CALL anonymize.process_requests();
 SELECT who, state, outcome, blockers, attempted, closed FROM requests
- WHERE who IN ('maria', 'fay') ORDER BY request_id;
+ WHERE who IN ('maria', 'fay') ORDER BY who;
 SELECT * FROM rows_per_customer WHERE id = :'fay';
 -- only maria is left
-SELECT n.who FROM anonymize.pending_requests p JOIN requests n USING (request_id);
+SELECT n.who FROM anonymize.pending_requests p JOIN requests n USING (request_id)
+ ORDER BY p.due_at, n.who;
 
 --
 -- max_batches and time_budget limit a run.
@@ -221,12 +238,17 @@ SELECT ('dddddddd-0000-0000-0000-00000000001' || i)::uuid, 'Batch ' || i,
   FROM generate_series(1, 6) i;
 SELECT count(anonymize.request(id)) FROM billing.customers
  WHERE id::text LIKE 'dddddddd-0000-0000-0000-00000000001_';
--- one batch of 2: maria (overdue, blocked) and the first new customer
+-- in the order of their ids (requests of one statement have the same due
+-- date, and a run takes them in the order of their random ids)
+UPDATE anonymize.requests
+   SET due_at = due_at + right(customer_id::text, 1)::int * interval '1 second'
+ WHERE customer_id::text LIKE 'dddddddd-0000-0000-0000-00000000001_';
+-- one batch of 2: maria (due first, blocked) and the first new customer
 CALL anonymize.process_requests(batch_size => 2, max_batches => 1);
 SELECT customer_id, state, outcome, last_attempt_at IS NOT NULL AS attempted
   FROM anonymize.requests
  WHERE customer_id::text LIKE 'dddddddd-0000-0000-0000-00000000001_'
- ORDER BY request_id;
+ ORDER BY customer_id;
 -- a spent time budget stops the run after its first batch
 CALL anonymize.process_requests(batch_size => 2, time_budget => '0 seconds');
 SELECT count(*) FILTER (WHERE state = 'done') AS done,
@@ -292,13 +314,13 @@ UPDATE anonymize.requests SET state = 'cancelled';
 DELETE FROM anonymize.requests;
 \echo :SQLSTATE
 RESET ROLE;
-SELECT state FROM anonymize.requests WHERE request_id = :kim_request;
+SELECT state FROM anonymize.requests WHERE request_id = :'kim_request';
 
 -- The operator may queue, cancel and process, with the table privileges that
 -- anonymize_customer() needs, but still not touch the queue table itself.
-GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text),
+GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text, timestamptz),
 	anonymize.cancel_request(uuid) TO regress_queue_operator;
-GRANT EXECUTE ON PROCEDURE anonymize.process_requests(integer, integer, interval)
+GRANT EXECUTE ON PROCEDURE anonymize.process_requests(integer, integer, interval, boolean, boolean)
 	TO regress_queue_operator;
 GRANT SELECT, UPDATE ON billing.customers, billing.billing_addresses,
 	billing.subscriptions, billing.invoices, billing.balance_entries
@@ -314,15 +336,17 @@ SELECT count(*) FROM anonymize.requests;
 -- webhook_notifications, lou's request fails and stays pending
 CALL anonymize.process_requests();
 RESET ROLE;
-SELECT reference, requested_by, state, outcome, blockers, closed_by
-  FROM anonymize.requests WHERE request_id = :lou_request;
-SELECT state, closed_by FROM anonymize.requests WHERE request_id = :kim_request;
+SELECT reference, requested_by, state, outcome,
+       anonymize.describe_outcome(details) AS blockers, closed_by
+  FROM anonymize.requests WHERE request_id = :'lou_request';
+SELECT state, closed_by FROM anonymize.requests WHERE request_id = :'kim_request';
 GRANT SELECT, DELETE ON billing.webhook_notifications TO regress_queue_operator;
 SET ROLE regress_queue_operator;
 CALL anonymize.process_requests();
 RESET ROLE;
-SELECT reference, requested_by, state, outcome, blockers, closed_by
-  FROM anonymize.requests WHERE request_id = :lou_request;
+SELECT reference, requested_by, state, outcome,
+       anonymize.describe_outcome(details) AS blockers, closed_by
+  FROM anonymize.requests WHERE request_id = :'lou_request';
 SELECT anonymized_by, customer_kind, rows_deleted FROM anonymize.audit_log
  WHERE customer_id = :'lou';
 SELECT * FROM customer_state WHERE id = :'lou';

@@ -155,12 +155,17 @@ INSERT INTO anonymize.audit_log VALUES
 	 '{"sent_emails": 1, "customer_activity": 1, "initialized_subscriptions": 0}');
 \o
 \set ECHO all
-ALTER EXTENSION anonymize UPDATE TO '1.2';
+-- (to the default version: the library works with that one only)
+ALTER EXTENSION anonymize UPDATE;
 SELECT count(anonymize.request(id, 'after the update')) FROM billing.customers;
 SELECT c.name, p.blockers FROM anonymize.pending_requests p
   JOIN billing.customers c ON c.id = p.customer_id ORDER BY p.customer_id;
-CALL anonymize.process_requests(batch_size => 2);
-SELECT customer_id, state, outcome, blockers FROM anonymize.requests
+-- (quiet: the requests of one statement are due at the same time, and
+-- batches take them in the random order of their ids)
+CALL anonymize.process_requests(batch_size => 2, fail_on_error => false,
+                                quiet => true);
+SELECT customer_id, state, outcome, anonymize.describe_outcome(details) AS blockers
+  FROM anonymize.requests
  ORDER BY customer_id;
 SELECT customer_id, customer_kind, rows_deleted FROM anonymize.audit_log
  ORDER BY customer_id;

@@ -44,6 +44,7 @@ _PG_init(void)
 {
 	plan_cache_init();
 	requests_define_settings();
+	queue_define_settings();
 	drop_guard_define_settings();
 	residue_define_settings();
 	/* a misspelt anonymize.* setting is an error, not a silent placeholder */

@@ -22,6 +22,7 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/json.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -142,6 +143,81 @@ describe_blockers(List *blockers)
 	return buf.data;
 }
 
+/* A JSON string member: ,"key": "value" (the comma unless first). */
+static void
+append_json_member(StringInfo buf, const char *key, const char *value,
+				   bool first)
+{
+	if (!first)
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	escape_json(buf, value);
+}
+
+/*
+ * The blockers as a JSON document, for the request queue:
+ * {"blockers": [{"rule", "reason", "relation", "rows" or "amount"}, ...]}
+ */
+char *
+blockers_json(List *blockers)
+{
+	StringInfoData buf;
+	ListCell      *cell;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"blockers\":[");
+	foreach (cell, blockers)
+	{
+		const Blocker *blocker = lfirst(cell);
+		const Rule    *rule = blocker->rule;
+
+		if (cell != list_head(blockers))
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoChar(&buf, '{');
+		append_json_member(&buf, "rule", rule->rule_name, true);
+		append_json_member(&buf, "reason", rule->reason, false);
+		append_json_member(
+			&buf, "relation",
+			quote_qualified_identifier(rule->scope->relation.schema,
+									   rule->scope->relation.name),
+			false);
+		if (rule->kind == RULE_BALANCE)
+			append_json_member(&buf, "amount", blocker->amount, false);
+		else
+			appendStringInfo(&buf, ",\"rows\":%lld",
+							 (long long)blocker->rows);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, "]}");
+	return buf.data;
+}
+
+/* The reasons of the rules that block, each once: "a, b". */
+static char *
+blocker_reasons(List *blockers)
+{
+	StringInfoData buf;
+	List          *seen = NIL;
+	ListCell      *cell;
+
+	initStringInfo(&buf);
+	foreach (cell, blockers)
+	{
+		const char *reason = ((const Blocker *)lfirst(cell))->rule->reason;
+		ListCell   *other;
+		bool        repeated = false;
+
+		foreach (other, seen)
+			repeated = repeated || strcmp(lfirst(other), reason) == 0;
+		if (repeated)
+			continue;
+		seen = lappend(seen, (char *)reason);
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", reason);
+	}
+	return buf.data;
+}
+
 /*
  * The blockers of customers whose rows the caller has locked, leaving
  * their rows of the blocker relations locked FOR SHARE until the end of the
@@ -183,6 +259,7 @@ report_blocked_customer(Datum customer_id, List *blockers)
 		 errmsg("customer %s cannot be anonymized",
 				customer_id_text(customer_id)),
 		 errdetail("Blocked by %s.", describe_blockers(blockers)),
-		 errhint("Terminate its subscriptions and settle its invoices and "
-				 "balance first; anonymize.blockers() lists what remains.")));
+		 errhint("Resolve what blocks it first (%s); anonymize.blockers() "
+				 "lists what remains.",
+				 blocker_reasons(blockers))));
 }

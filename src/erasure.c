@@ -661,8 +661,8 @@ audit_customers(Batch *batch, Datum ids, int n)
 		append_rows_updated(&json, state->mapping, customer->rows_updated,
 							customer->is_company);
 		updated[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data));
-		requests[k] = Int64GetDatum(customer->request_id);
-		request_nulls[k] = (customer->request_id == 0);
+		requests[k] = customer->request_id;
+		request_nulls[k] = (customer->request_id == (Datum)0);
 		k++;
 	}
 	values[0] = ids;
@@ -671,7 +671,7 @@ audit_customers(Batch *batch, Datum ids, int n)
 	bind_values(batch, kinds, no_nulls, n, TEXTOID, &values[2], &nulls[2]);
 	bind_values(batch, deleted, no_nulls, n, JSONBOID, &values[3], &nulls[3]);
 	bind_values(batch, updated, no_nulls, n, JSONBOID, &values[4], &nulls[4]);
-	bind_values(batch, requests, request_nulls, n, INT8OID, &values[5],
+	bind_values(batch, requests, request_nulls, n, UUIDOID, &values[5],
 				&nulls[5]);
 	values[6] = CStringGetTextDatum(state->fingerprint);
 	if (execute_as_owner(state->extension_owner,

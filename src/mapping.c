@@ -173,7 +173,7 @@ check_extension_version(void)
 	Oid   owner;
 
 	installed_extension(&version, &owner);
-	if (strcmp(version, "1.0") == 0 || strcmp(version, "1.1") == 0)
+	if (strcmp(version, ANONYMIZE_LIBRARY_VERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension anonymize must be updated"),

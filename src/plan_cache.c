@@ -151,7 +151,7 @@ audit_customer_index(void)
 }
 
 /* Prepares one statement and keeps its plan; NULL text gives NULL. */
-static SPIPlanPtr
+SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr plan;
@@ -238,7 +238,7 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
                    many ? BOOLARRAYOID : BOOLOID};
 	Oid  jsonb = many ? JSONBARRAYOID : JSONBOID;
 	Oid  audit[] = {key,    TEXTOID, many ? TEXTARRAYOID : TEXTOID,
-					jsonb,  jsonb,   many ? INT8ARRAYOID : INT8OID,
+					jsonb,  jsonb,   many ? UUIDARRAYOID : UUIDOID,
 					TEXTOID};
 
 	plans->blockers = plan_array(m->n_blocker_rules);

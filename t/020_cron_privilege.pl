@@ -181,7 +181,7 @@ my $cust_c = 'cccccccc-cccc-cccc-cccc-cccccccccccc';
 $node->safe_psql(
 	'postgres', qq{
 GRANT USAGE ON SCHEMA anonymize TO app_owner;
-GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text) TO app_owner;
+GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text, timestamptz) TO app_owner;
 SET ROLE app_owner;
 } . eligible_customer($cust_a, 'Alice', 2, 0)
 	  . eligible_customer($cust_b, 'Bob', 0, 2) . qq{
@@ -200,7 +200,7 @@ GRANT SELECT, UPDATE (id) ON billing.subscriptions, billing.invoices,
       billing.balance_entries TO gdpr_operator;
 GRANT SELECT, DELETE ON billing.sent_emails, billing.customer_activity,
       billing.webhook_notifications, billing.subscriptions TO gdpr_operator;
-GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text),
+GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text, timestamptz),
       anonymize.cancel_request(uuid) TO gdpr_operator;
 GRANT EXECUTE ON PROCEDURE anonymize.process_requests(integer, integer, interval)
       TO gdpr_operator;
