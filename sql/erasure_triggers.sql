@@ -92,7 +92,7 @@ SELECT count(*) AS jean_audit_rows FROM anonymize.audit_log WHERE customer_id = 
 -- The queue records the request as failed, with the message.
 SELECT anonymize.request(:'jean', 'TICKET-7') IS NOT NULL AS requested;
 CALL anonymize.process_requests();
-SELECT reference, state, outcome, blockers FROM anonymize.requests;
+SELECT reference, state, outcome, anonymize.describe_outcome(details) AS blockers FROM anonymize.requests;
 DROP TRIGGER keep_email ON billing.customers;
 
 -- 4. A BEFORE UPDATE trigger that skips the address rows (returns NULL):

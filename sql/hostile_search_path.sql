@@ -241,7 +241,7 @@ SELECT c.id, c.name, c.email, a.company, a.first_name, a.last_name, a.phone,
 SELECT customer_id, customer_kind, rows_deleted, rows_updated
   FROM anonymize.audit_log ORDER BY 1;
 SELECT * FROM billing.subscription_notes ORDER BY 1;
-SELECT customer_id, reference, state, outcome FROM anonymize.requests ORDER BY request_id;
+SELECT customer_id, reference, state, outcome FROM anonymize.requests ORDER BY reference;
 
 -- The plants are live: the caller's own unqualified query runs them.
 SET search_path = public, pg_catalog;

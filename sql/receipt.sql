@@ -28,7 +28,7 @@ SELECT transaction_id = pg_current_xact_id() AS this_transaction
 COMMIT;
 SELECT anonymize.request(:'jean', 'TICKET-7') AS request_id \gset
 CALL anonymize.process_requests();
-SELECT customer_id, customer_kind, request_id = :request_id AS from_request,
+SELECT customer_id, customer_kind, request_id = :'request_id' AS from_request,
        request_id IS NULL AS direct,
        mapping_fingerprint = :'fingerprint' AS mapping_in_force
   FROM anonymize.audit_log ORDER BY event_id;
@@ -37,7 +37,7 @@ SELECT customer_id, customer_kind, request_id = :request_id AS from_request,
 SELECT r - 'erased_at' - 'transaction_id' - 'event_id' - 'request_id'
        - 'mapping_fingerprint' AS receipt,
        r ->> 'mapping_fingerprint' = :'fingerprint' AS fingerprint,
-       (r ->> 'request_id')::bigint = :request_id AS request
+       (r ->> 'request_id')::uuid = :'request_id' AS request
   FROM anonymize.receipt(:'jean') r;
 SELECT anonymize.receipt(:'jean')::text ~* '(jean|dupont|@|rue)' AS mentions_the_person;
 

@@ -480,7 +480,7 @@ SELECT count(*) AS changes_after_rollback FROM changes;
 SELECT c.ref, anonymize.request(c.id, 'ticket ' || c.ref) IS NOT NULL AS requested
   FROM crm.customers c ORDER BY c.ref;
 CALL anonymize.process_requests();
-SELECT c.ref, r.state, r.outcome, r.blockers
+SELECT c.ref, r.state, r.outcome, anonymize.describe_outcome(r.details) AS blockers
   FROM anonymize.requests r JOIN crm.customers c ON c.id = r.customer_id
  ORDER BY c.ref;
 SELECT relation, count(*) FROM crm.statement_log GROUP BY relation;
@@ -494,7 +494,8 @@ SELECT (SELECT jsonb_agg(jsonb_build_array(c.ref, a.customer_kind, a.rows_delete
        = :'one_by_one_audit'::jsonb AS same_audit_as_one_by_one;
 SELECT ref, count(*) AS updates FROM crm.row_updates GROUP BY ref ORDER BY ref;
 SELECT owner, tab, ref, col FROM changes WHERE owner NOT IN ('ines', 'comp', 'sole', 'nolegal');
--- A second run changes nothing; Olga is still blocked.
+-- A second run changes nothing: Olga is still blocked, and not tried again
+-- before anonymize.retry_interval has passed.
 CALL anonymize.process_requests();
 SELECT c.ref, r.state, r.outcome
   FROM anonymize.requests r JOIN crm.customers c ON c.id = r.customer_id

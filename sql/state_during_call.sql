@@ -28,13 +28,14 @@ CREATE TRIGGER change_mapping BEFORE DELETE ON billing.sent_emails
 
 -- One customer at a time: maria is blocked, acme's erasure changes the
 -- mapping, jean comes after: maria's blockers are recorded intact.
-SELECT anonymize.request(:'maria', 'm'), anonymize.request(:'acme', 'a'),
-       anonymize.request(:'jean', 'j');
+SELECT anonymize.request(:'maria', 'm', now() + interval '1 day') IS NOT NULL,
+       anonymize.request(:'acme', 'a', now() + interval '2 days') IS NOT NULL,
+       anonymize.request(:'jean', 'j', now() + interval '3 days') IS NOT NULL;
 SET anonymize.set_based_batches = off;
 CALL anonymize.process_requests();
 RESET anonymize.set_based_batches;
-SELECT reference, state, outcome, blockers FROM anonymize.requests
- ORDER BY request_id;
+SELECT reference, state, outcome, anonymize.describe_outcome(details) AS blockers FROM anonymize.requests
+ ORDER BY due_at;
 SELECT placeholder FROM anonymize.customer_relation;
 
 -- One call: a trigger drops a purge rule and an erase rule in the middle;

@@ -17,7 +17,7 @@
 # when the caller has the owner's privileges (as VACUUM does): the trigger
 # runs as app_owner, the ALTER ROLE fails, the
 # erasure of that customer fails (its request stays pending, outcome
-# 'failed', the error in anonymize.requests.blockers), and the role stays
+# 'failed', the error in anonymize.requests.details), and the role stays
 # NOT superuser.
 #
 # Scenario 1 (database postgres, job 'anon-su' scheduled by the superuser
@@ -265,7 +265,7 @@ is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 
 
 my ($b_state, $b_outcome, $b_error) = split /\|/, $node->safe_psql(
 	'postgres', qq{
-SELECT state, coalesce(outcome, ''), coalesce(blockers, '')
+SELECT state, coalesce(outcome, ''), coalesce(anonymize.describe_outcome(details), '')
   FROM anonymize.requests WHERE customer_id = '$cust_b'});
 isnt($b_state, 'done', "the request whose trigger tries ALTER ROLE is not done (state $b_state)");
 is("$b_state|$b_outcome", 'pending|failed',

@@ -80,7 +80,7 @@ SELECT anonymize.request(id) FROM billing.customers;
 		"$name: $done anonymized, $busy busy");
 	is( $node->safe_psql(
 			'postgres', qq{
-SELECT c.name || '|' || r.state || '|' || r.outcome || '|' || r.blockers
+SELECT c.name || '|' || r.state || '|' || r.outcome || '|' || anonymize.describe_outcome(r.details)
   FROM anonymize.requests r JOIN billing.customers c ON c.id = r.customer_id
  WHERE r.customer_id = '$x'}),
 		'Xavier X|pending|busy|error 55P03: canceling statement due to lock timeout',
