@@ -185,8 +185,7 @@ blockers_json(List *blockers)
 		if (rule->kind == RULE_BALANCE)
 			append_json_member(&buf, "amount", blocker->amount, false);
 		else
-			appendStringInfo(&buf, ",\"rows\":%lld",
-							 (long long)blocker->rows);
+			appendStringInfo(&buf, ",\"rows\":%lld", (long long)blocker->rows);
 		appendStringInfoChar(&buf, '}');
 	}
 	appendStringInfoString(&buf, "]}");
@@ -253,13 +252,12 @@ lock_blockers(AnonymizeState *state, const StatementPlans *statements,
 void
 report_blocked_customer(Datum customer_id, List *blockers)
 {
-	ereport(
-		ERROR,
-		(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-		 errmsg("customer %s cannot be anonymized",
-				customer_id_text(customer_id)),
-		 errdetail("Blocked by %s.", describe_blockers(blockers)),
-		 errhint("Resolve what blocks it first (%s); anonymize.blockers() "
-				 "lists what remains.",
-				 blocker_reasons(blockers))));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("customer %s cannot be anonymized",
+					customer_id_text(customer_id)),
+			 errdetail("Blocked by %s.", describe_blockers(blockers)),
+			 errhint("Resolve what blocks it first (%s); anonymize.blockers() "
+					 "lists what remains.",
+					 blocker_reasons(blockers))));
 }

@@ -52,18 +52,22 @@ PG_FUNCTION_INFO_V1(anonymize_process_request_batch);
 
 /*
  * Pending requests not tried since $1 (the start of the run), ordered by
- * due date; a blocked one only once its next attempt is due, a minute
- * early at most, so that a job scheduled every retry_interval retries it
- * at every run in spite of the schedule's jitter.
+ * due date; a blocked one only once its next attempt is due (set from the
+ * start of the run that last tried it), a minute early at most, so that a
+ * job scheduled every retry_interval retries it at every run in spite of
+ * the schedule's jitter, or once $3 (retry_interval ago, as set now) has
+ * passed since its last attempt.
  */
 #define CLAIM_BATCH_SQL                                                       \
 	"SELECT request_id, customer_id FROM anonymize.requests"                  \
 	" WHERE state OPERATOR(pg_catalog.=) 'pending'"                           \
 	" AND (last_attempt_at IS NULL"                                           \
 	" OR last_attempt_at OPERATOR(pg_catalog.<) $1)"                          \
-	" AND (next_attempt_at IS NULL OR next_attempt_at OPERATOR(pg_catalog.<=)"  \
-	" (pg_catalog.now() OPERATOR(pg_catalog.+)"                                 \
-	" '1 minute'::pg_catalog.interval))"                                        \
+	" AND (next_attempt_at IS NULL OR next_attempt_at "                       \
+	"OPERATOR(pg_catalog.<=)"                                                 \
+	" (pg_catalog.now() OPERATOR(pg_catalog.+)"                               \
+	" '1 minute'::pg_catalog.interval)"                                       \
+	" OR last_attempt_at OPERATOR(pg_catalog.<=) $3)"                         \
 	" ORDER BY due_at, request_id LIMIT $2 FOR UPDATE SKIP LOCKED"
 
 /*
@@ -467,9 +471,8 @@ text_array(Datum *elements, bool *nulls, int n)
 	int dims[1] = {n};
 	int lbs[1] = {1};
 
-	return PointerGetDatum(construct_md_array(elements, nulls, 1, dims, lbs,
-											  TEXTOID, -1, false,
-											  TYPALIGN_INT));
+	return PointerGetDatum(construct_md_array(
+		elements, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* Marks the requests of the batch done, or leaves them pending, at once. */
@@ -504,15 +507,17 @@ record_attempts(ClaimedBatch *batch, Run *run)
 			states[i] = CStringGetTextDatum(state);
 		detail_nulls[i] = (detail == NULL);
 		if (detail != NULL)
-			details[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail));
+			details[i] =
+				DirectFunctionCall1(jsonb_in, CStringGetDatum(detail));
 		outcomes[i] = CStringGetTextDatum(outcome);
 	}
 
-	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
-												false, TYPALIGN_CHAR));
+	values[0] = PointerGetDatum(
+		construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = text_array(states, state_nulls, n);
-	values[2] = PointerGetDatum(construct_md_array(
-		details, detail_nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+	values[2] =
+		PointerGetDatum(construct_md_array(details, detail_nulls, 1, dims, lbs,
+										   JSONBOID, -1, false, TYPALIGN_INT));
 	values[3] = text_array(outcomes, NULL, n);
 	values[4] = current_user_text();
 	values[5] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(
@@ -526,12 +531,15 @@ record_attempts(ClaimedBatch *batch, Run *run)
 static int
 process_batch(AnonymizeState *state, Run *run, int32 batch_size)
 {
-	Oid          types[] = {TIMESTAMPTZOID, INT4OID};
-	Datum        claim_args[2] = {run->not_tried_since,
-								  Int32GetDatum(batch_size)};
+	Oid   types[] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
+	Datum claim_args[3] = {
+		run->not_tried_since, Int32GetDatum(batch_size),
+		TimestampTzGetDatum(TimestampTzPlusMilliseconds(
+			GetCurrentTransactionStartTimestamp(),
+			((int64)SECS_PER_MINUTE - retry_interval) * 1000))};
 	ClaimedBatch batch = {state};
 
-	run_queue_statement(plan(&plans.claim_batch, CLAIM_BATCH_SQL, 2, types),
+	run_queue_statement(plan(&plans.claim_batch, CLAIM_BATCH_SQL, 3, types),
 						claim_args, NULL, SPI_OK_SELECT);
 	batch.n = (int)SPI_processed;
 	if (batch.n == 0)
@@ -542,14 +550,14 @@ process_batch(AnonymizeState *state, Run *run, int32 batch_size)
 	{
 		bool isnull;
 
-		batch.requests[i].request_id = datumCopy(
-			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
-						  &isnull),
-			false, UUID_LEN);
-		batch.requests[i].customer.customer_id = datumCopy(
-			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
-						  &isnull),
-			false, UUID_LEN);
+		batch.requests[i].request_id =
+			datumCopy(SPI_getbinval(SPI_tuptable->vals[i],
+									SPI_tuptable->tupdesc, 1, &isnull),
+					  false, UUID_LEN);
+		batch.requests[i].customer.customer_id =
+			datumCopy(SPI_getbinval(SPI_tuptable->vals[i],
+									SPI_tuptable->tupdesc, 2, &isnull),
+					  false, UUID_LEN);
 		batch.requests[i].customer.request_id = batch.requests[i].request_id;
 	}
 
@@ -593,9 +601,9 @@ start_run(Run *run, const char *procedure)
 		Datum oldest = TimestampTzGetDatum(TimestampTzPlusMilliseconds(
 			run->started, -(int64)run_retention * SECS_PER_MINUTE * 1000));
 
-		run_queue_statement(plan(&plans.expire_runs, EXPIRE_RUNS_SQL, 1,
-								 &types[1]),
-							&oldest, NULL, SPI_OK_DELETE);
+		run_queue_statement(
+			plan(&plans.expire_runs, EXPIRE_RUNS_SQL, 1, &types[1]), &oldest,
+			NULL, SPI_OK_DELETE);
 	}
 	run_queue_statement(plan(&plans.start_run, START_RUN_SQL, 3, types),
 						values, NULL, SPI_OK_INSERT_RETURNING);
@@ -607,9 +615,8 @@ static void
 update_run(Run *run, bool ended)
 {
 	RunCounts *c = &run->counts;
-	Oid        types[] = {UUIDOID, INT4OID, INT8OID, INT8OID,
-						  INT8OID, INT8OID, INT8OID, INT8OID,
-						  INT8OID, INT8OID, BOOLOID};
+	Oid        types[] = {UUIDOID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+						  INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID};
 	Datum      values[11];
 
 	run_queue_statement(plan(&plans.queue_counts, QUEUE_COUNTS_SQL, 0, NULL),
@@ -650,11 +657,12 @@ warn_overdue(const RunCounts *counts)
 		HeapTuple tuple = SPI_tuptable->vals[i];
 		TupleDesc desc = SPI_tuptable->tupdesc;
 
-		ereport(WARNING,
-				(errmsg("anonymize: the erasure request of customer %s is "
-						"overdue",
-						SPI_getvalue(tuple, desc, 2)),
-				 errdetail("It was due at %s.", SPI_getvalue(tuple, desc, 3))));
+		ereport(
+			WARNING,
+			(errmsg("anonymize: the erasure request of customer %s is "
+					"overdue",
+					SPI_getvalue(tuple, desc, 2)),
+			 errdetail("It was due at %s.", SPI_getvalue(tuple, desc, 3))));
 	}
 	if (counts->overdue > MAX_OVERDUE_WARNINGS)
 		ereport(WARNING,
@@ -670,10 +678,10 @@ static char *
 describe_counts(const RunCounts *c)
 {
 	return psprintf(INT64_FORMAT " anonymized, " INT64_FORMAT
-							   " already erased, " INT64_FORMAT
-							   " of unknown customers, " INT64_FORMAT
-							   " blocked, " INT64_FORMAT " busy, " INT64_FORMAT
-							   " failed",
+								 " already erased, " INT64_FORMAT
+								 " of unknown customers, " INT64_FORMAT
+								 " blocked, " INT64_FORMAT
+								 " busy, " INT64_FORMAT " failed",
 					c->anonymized, c->already_erased, c->unknown_customers,
 					c->blocked, c->busy, c->failed);
 }
@@ -681,12 +689,14 @@ describe_counts(const RunCounts *c)
 static void
 report_run(int level, const RunCounts *c)
 {
-	ereport(level,
-			(errmsg("anonymize: processed erasure requests in %d %s: %s; "
-					INT64_FORMAT " %s pending, " INT64_FORMAT " overdue",
-					c->batches, plural(c->batches, "batch", "batches"),
-					describe_counts(c), c->pending,
-					plural(c->pending, "request", "requests"), c->overdue)));
+	ereport(
+		level,
+		(errmsg(
+			"anonymize: processed erasure requests in %d %s: %s; " INT64_FORMAT
+			" %s pending, " INT64_FORMAT " overdue",
+			c->batches, plural(c->batches, "batch", "batches"),
+			describe_counts(c), c->pending,
+			plural(c->pending, "request", "requests"), c->overdue)));
 }
 
 /*
@@ -703,18 +713,18 @@ fail_if_unfinished(const RunCounts *c)
 
 	if (c->failed_left == 0 && c->overdue == 0)
 		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("anonymize: the erasure queue holds %s%s%s",
-					c->failed_left > 0 ? failed : "",
-					c->failed_left > 0 && c->overdue > 0 ? " and " : "",
-					c->overdue > 0 ? overdue : ""),
-			 errdetail("The run committed %d %s: %s.", c->batches,
-					   plural(c->batches, "batch", "batches"),
-					   describe_counts(c)),
-			 errhint("anonymize.pending_requests shows the error and the due "
-					 "date of each; the server log names them.  Call with "
-					 "fail_on_error => false to end without an error.")));
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		 errmsg("anonymize: the erasure queue holds %s%s%s",
+				c->failed_left > 0 ? failed : "",
+				c->failed_left > 0 && c->overdue > 0 ? " and " : "",
+				c->overdue > 0 ? overdue : ""),
+		 errdetail("The run committed %d %s: %s.", c->batches,
+				   plural(c->batches, "batch", "batches"), describe_counts(c)),
+		 errhint("anonymize.pending_requests shows the error and the due "
+				 "date of each; the server log names them.  Call with "
+				 "fail_on_error => false to end without an error.")));
 }
 
 static void
@@ -763,11 +773,11 @@ run_deadline(TimestampTz started, const Interval *budget)
 Datum
 anonymize_process_requests(PG_FUNCTION_ARGS)
 {
-	int32       batch_size = PG_ARGISNULL(0) ? 500 : PG_GETARG_INT32(0);
-	int32       max_batches = PG_ARGISNULL(1) ? PG_INT32_MAX : PG_GETARG_INT32(1);
-	bool        fail_on_error = PG_ARGISNULL(3) || PG_GETARG_BOOL(3);
-	bool        quiet = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
-	Run         run = {0};
+	int32 batch_size = PG_ARGISNULL(0) ? 500 : PG_GETARG_INT32(0);
+	int32 max_batches = PG_ARGISNULL(1) ? PG_INT32_MAX : PG_GETARG_INT32(1);
+	bool  fail_on_error = PG_ARGISNULL(3) || PG_GETARG_BOOL(3);
+	bool  quiet = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	Run   run = {0};
 	TimestampTz deadline;
 	bool        ended = false;
 
@@ -818,13 +828,13 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 		SPI_finish();
 
 		if (claimed > 0 && !quiet)
-			ereport(NOTICE,
-					(errmsg("anonymize: batch %d: %s so far; " INT64_FORMAT
-							" %s pending",
-							run.counts.batches, describe_counts(&run.counts),
-							run.counts.pending,
-							plural(run.counts.pending, "request",
-								   "requests"))));
+			ereport(
+				NOTICE,
+				(errmsg("anonymize: batch %d: %s so far; " INT64_FORMAT
+						" %s pending",
+						run.counts.batches, describe_counts(&run.counts),
+						run.counts.pending,
+						plural(run.counts.pending, "request", "requests"))));
 	}
 
 	/* For the DBA in psql, and for the server log of a scheduled job. */

@@ -201,19 +201,19 @@ static void
 record_event(Oid owner, pg_uuid_t *request_id, const char *event,
 			 Datum reference, TimestampTz due_at, Datum reason)
 {
-	Oid   types[] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-					 TEXTOID};
-	Datum values[6] = {UUIDPGetDatum(request_id), CStringGetTextDatum(event),
-					   current_user_text(), reference,
+	Oid   types[] = {UUIDOID, TEXTOID,        TEXTOID,
+					 TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum values[6] = {UUIDPGetDatum(request_id),   CStringGetTextDatum(event),
+					   current_user_text(),         reference,
 					   TimestampTzGetDatum(due_at), reason};
 	char  nulls[7] = "      ";
 
 	nulls[3] = reference == (Datum)0 ? 'n' : ' ';
 	nulls[5] = reason == (Datum)0 ? 'n' : ' ';
-	if (execute_as_owner(owner,
-						 prepare_once(&plans.record_event, RECORD_EVENT_SQL, 6,
-									  types),
-						 values, nulls, false) != SPI_OK_INSERT)
+	if (execute_as_owner(
+			owner,
+			prepare_once(&plans.record_event, RECORD_EVENT_SQL, 6, types),
+			values, nulls, false) != SPI_OK_INSERT)
 		elog(ERROR, "could not write anonymize.request_history");
 }
 
@@ -399,43 +399,42 @@ anonymize_extend_request(PG_FUNCTION_ARGS)
 						 values, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not read an erasure request");
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("customer %s has no pending erasure request",
-						customer_id_text(values[0])),
-				 errhint("Record one with anonymize.request().")));
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("customer %s has no pending erasure request",
+							   customer_id_text(values[0])),
+						errhint("Record one with anonymize.request().")));
 	copy_uuid(1, request_id);
 	due_at = DatumGetTimestampTz(result_value(2));
-	latest = DatumGetTimestampTz(DirectFunctionCall2(
-		timestamptz_pl_interval, result_value(3), IntervalPGetDatum(&allowed)));
+	latest = DatumGetTimestampTz(
+		DirectFunctionCall2(timestamptz_pl_interval, result_value(3),
+							IntervalPGetDatum(&allowed)));
 	if (until <= due_at)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("an extension must move the due date later"),
-				 errdetail("The request of customer %s is due at %s.",
-						   customer_id_text(values[0]),
-						   timestamptz_to_str(due_at))));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("an extension must move the due date later"),
+						errdetail("The request of customer %s is due at %s.",
+								  customer_id_text(values[0]),
+								  timestamptz_to_str(due_at))));
 	if (until > latest)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an erasure request may be extended by at most %d "
 						"months",
 						MAX_EXTENSION_MONTHS),
-				 errdetail("The request of customer %s was first due at %s; "
-						   "GDPR Art. 12(3) allows two further months.",
-						   customer_id_text(values[0]),
-						   timestamptz_to_str(DatumGetTimestampTz(
-							   result_value(3)))),
+				 errdetail(
+					 "The request of customer %s was first due at %s; "
+					 "GDPR Art. 12(3) allows two further months.",
+					 customer_id_text(values[0]),
+					 timestamptz_to_str(DatumGetTimestampTz(result_value(3)))),
 				 errhint("Extend it until %s at the latest.",
 						 timestamptz_to_str(latest))));
 
 	values[0] = UUIDPGetDatum(request_id);
 	values[1] = TimestampTzGetDatum(until);
 	types[0] = UUIDOID;
-	if (execute_as_owner(owner,
-						 prepare_once(&plans.set_due_date, SET_DUE_DATE_SQL, 2,
-									  types),
-						 values, NULL, false) != SPI_OK_UPDATE)
+	if (execute_as_owner(
+			owner,
+			prepare_once(&plans.set_due_date, SET_DUE_DATE_SQL, 2, types),
+			values, NULL, false) != SPI_OK_UPDATE)
 		elog(ERROR, "could not extend an erasure request");
 	record_event(owner, request_id, "extended", (Datum)0, until,
 				 PG_GETARG_DATUM(2));
@@ -452,10 +451,10 @@ anonymize_cancel_request(PG_FUNCTION_ARGS)
 	bool  cancelled;
 
 	SPI_connect();
-	if (execute_as_owner(anonymize_extension_owner(),
-						 prepare_once(&plans.cancel_request, CANCEL_REQUEST_SQL,
-									  2, types),
-						 values, NULL, false) != SPI_OK_UPDATE)
+	if (execute_as_owner(
+			anonymize_extension_owner(),
+			prepare_once(&plans.cancel_request, CANCEL_REQUEST_SQL, 2, types),
+			values, NULL, false) != SPI_OK_UPDATE)
 		elog(ERROR, "could not cancel an erasure request");
 	cancelled = (SPI_processed > 0);
 	SPI_finish();
