@@ -216,4 +216,4 @@ SELECT p.oid::regprocedure AS function,
    AND p.proname IN ('request', 'extend_request', 'process_requests',
                      'process_request_batch', 'queue_status',
                      'vacuum_statements', 'describe_outcome')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
