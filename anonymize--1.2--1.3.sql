@@ -313,17 +313,27 @@ REVOKE EXECUTE ON FUNCTION anonymize.queue_status() FROM PUBLIC;
  * tables and of their indexes, until VACUUM removes them.  INDEX_CLEANUP
  * ON, because VACUUM may otherwise skip the indexes when few rows are dead.
  */
-CREATE FUNCTION anonymize.vacuum_statements() RETURNS SETOF text
+CREATE FUNCTION anonymize.vacuum_statements(one_statement boolean DEFAULT false)
+RETURNS SETOF text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
 $$
-SELECT pg_catalog.format('VACUUM (INDEX_CLEANUP ON) %I.%I', m.relation_schema, m.relation_name)
-  FROM (SELECT c.relation_schema, c.relation_name FROM anonymize.customer_relation c
-		UNION
-		SELECT s.relation_schema, s.relation_name FROM anonymize.scopes s
-		 WHERE EXISTS (SELECT FROM anonymize.rules r
-						WHERE r.scope OPERATOR(pg_catalog.=) s.scope_name
-						  AND r.kind OPERATOR(pg_catalog.=) ANY ('{purge,erase}'))) m
- ORDER BY m.relation_schema, m.relation_name
+WITH changed AS (
+	SELECT c.relation_schema, c.relation_name FROM anonymize.customer_relation c
+	UNION
+	SELECT s.relation_schema, s.relation_name FROM anonymize.scopes s
+	 WHERE EXISTS (SELECT FROM anonymize.rules r
+					WHERE r.scope OPERATOR(pg_catalog.=) s.scope_name
+					  AND r.kind OPERATOR(pg_catalog.=) ANY ('{purge,erase}'))),
+relations AS (
+	SELECT pg_catalog.format('%I.%I', relation_schema, relation_name) AS relation
+	  FROM changed)
+SELECT 'VACUUM (INDEX_CLEANUP ON) ' OPERATOR(pg_catalog.||) relation
+  FROM relations WHERE NOT one_statement
+UNION ALL
+SELECT 'VACUUM (INDEX_CLEANUP ON) ' OPERATOR(pg_catalog.||)
+	   pg_catalog.string_agg(relation, ', ' ORDER BY relation)
+  FROM relations WHERE one_statement HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
+ORDER BY 1
 $$;
-COMMENT ON FUNCTION anonymize.vacuum_statements() IS
-'One VACUUM (INDEX_CLEANUP ON) statement per relation that erasures change (the customer relation and the relations of scopes with purge or erase rules), to remove the erased values from dead tuples; run them with psql''s \gexec or from a scheduled job.';
+COMMENT ON FUNCTION anonymize.vacuum_statements(boolean) IS
+'One VACUUM (INDEX_CLEANUP ON) statement per relation that erasures change (the customer relation and the relations of scopes with purge or erase rules), or with one_statement a single VACUUM of them all (for a pg_cron job), to remove the erased values from dead tuples; run them with psql''s \gexec or from a scheduled job.';

@@ -10,11 +10,17 @@
 
 \echo
 \echo '== 10. The requests after the job'
-SELECT r.request_id AS id, w.who, r.state, r.outcome,
-	   replace(r.blockers, '; ', E';\n') AS blockers_or_error
+SELECT r.request_id AS id, w.who, r.state, r.outcome, r.attempts,
+	   replace(anonymize.describe_outcome(r.details), '; ', E';\n') AS blockers_or_error,
+	   r.details
   FROM anonymize.requests r JOIN demo.who w ON w.id = r.customer_id
- ORDER BY r.request_id \gx
-\echo 'The active customer stays pending; the next run tries it again.'
+ ORDER BY r.due_at, w.who \gx
+\echo 'The active customer stays pending; a run tries it again after anonymize.retry_interval (1 day).'
+\echo 'The queue and the last run, for monitoring (anonymize.queue_status()):'
+SELECT pending, overdue, blocked, failed, busy, last_run_batches AS batches,
+	   last_run_anonymized AS anonymized, last_run_blocked AS blocked_in_run,
+	   last_run_failed AS failed_in_run
+  FROM anonymize.queue_status();
 \echo
 
 \echo '== 11. The audit log (no personal data): rows deleted by the purge rules, updated by the erase rules'
@@ -40,9 +46,10 @@ $$;
 \echo '== 12. Dead tuples left by the erasures (pg_stat_user_tables; autovacuum is off here)'
 SELECT relname AS "table", n_live_tup AS live, n_dead_tup AS dead
   FROM pg_stat_user_tables WHERE schemaname = 'billing' ORDER BY relname;
+\echo 'anonymize.vacuum_statements() lists the VACUUM of every relation that erasures change;'
+\echo 'psql runs them with \\gexec:'
 \set ECHO queries
-VACUUM billing.customers, billing.billing_addresses, billing.subscriptions,
-       billing.sent_emails, billing.customer_activity, billing.webhook_notifications;
+SELECT anonymize.vacuum_statements() \gexec
 \set ECHO none
 SELECT relname AS "table", n_live_tup AS live, n_dead_tup AS dead
   FROM pg_stat_user_tables WHERE schemaname = 'billing' ORDER BY relname;

@@ -198,6 +198,7 @@ RESET anonymize.run_retention;
 -- vacuum_statements(): the dead tuples of erased rows are gone after them.
 --
 SELECT * FROM anonymize.vacuum_statements();
+SELECT * FROM anonymize.vacuum_statements(one_statement => true);
 CREATE EXTENSION pgstattuple;
 SELECT r AS relation, (pgstattuple(r)).dead_tuple_count > 0 AS dead_tuples
   FROM unnest('{billing.customers,billing.sent_emails}'::regclass[]) r;

@@ -117,7 +117,8 @@ my @ext_queries = (
 	mapping_queries(),
 	'SELECT * FROM anonymize.audit_log ORDER BY customer_id',
 	'SELECT * FROM anonymize.requests ORDER BY request_id',
-	'SELECT last_value, is_called FROM anonymize.requests_request_id_seq',
+	'SELECT * FROM anonymize.request_history ORDER BY request_id, event_at',
+	'SELECT * FROM anonymize.runs ORDER BY run_id',
 );
 my @config_tables = qw(customer_relation scopes rules);
 my @billing_tables = qw(customers billing_addresses subscriptions invoices

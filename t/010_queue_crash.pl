@@ -97,14 +97,17 @@ END
 CREATE TRIGGER count_delete BEFORE DELETE ON billing.sent_emails
 	FOR EACH ROW EXECUTE FUNCTION public.count_delete();
 });
-# Requests in the order of the customers (request i for customer i).
+# Requests in the order of the customers: request i for customer i, due a
+# millisecond after request i - 1, so that runs claim them in that order.
 $node->safe_psql(
 	'postgres', q{
 DO $$
 DECLARE c record;
 BEGIN
-	FOR c IN SELECT id FROM billing.customers ORDER BY id LOOP
-		PERFORM anonymize.request(c.id, 'crash test');
+	FOR c IN SELECT id, row_number() OVER (ORDER BY id) AS i
+	           FROM billing.customers ORDER BY id LOOP
+		PERFORM anonymize.request(c.id, 'crash test',
+			now() + interval '1 month' + c.i * interval '1 millisecond');
 	END LOOP;
 END $$;
 });
@@ -220,17 +223,18 @@ SELECT (SELECT count(*) FROM anonymize.requests WHERE state = 'done'),
 		"$name: the run did not finish before the crash");
 	$node->start;
 
-	my ($n_done, $n_pending, $n_other, $max_done_id, $min_pending_id,
-		$n_audit, $n_emails)
+	my ($n_done, $n_pending, $n_other, $claimed_in_order, $n_audit,
+		$n_emails, $n_unended)
 	  = split /\|/, $node->safe_psql(
 		'postgres', q{
 SELECT count(*) FILTER (WHERE state = 'done'),
        count(*) FILTER (WHERE state = 'pending'),
        count(*) FILTER (WHERE state NOT IN ('done', 'pending')),
-       max(request_id) FILTER (WHERE state = 'done'),
-       min(request_id) FILTER (WHERE state = 'pending'),
+       coalesce(max(due_at) FILTER (WHERE state = 'done')
+                < min(due_at) FILTER (WHERE state = 'pending'), true),
        (SELECT count(*) FROM anonymize.audit_log),
-       (SELECT count(*) FROM billing.sent_emails)
+       (SELECT count(*) FROM billing.sent_emails),
+       (SELECT count(*) FROM anonymize.runs WHERE ended_at IS NULL)
   FROM anonymize.requests});
 	note "$name: after the crash: $n_done done, $n_pending pending";
 	is($n_done, $expect_done,
@@ -238,8 +242,10 @@ SELECT count(*) FILTER (WHERE state = 'done'),
 	is($n_done + $n_pending, $n_customers,
 		"$name: every request is done or pending");
 	is($n_other, '0', "$name: no request in another state");
-	cmp_ok($max_done_id, '<', $min_pending_id,
+	is($claimed_in_order, 't',
 		"$name: the batches were claimed in the order of the queue");
+	cmp_ok($n_unended, '>=', 1,
+		"$name: the interrupted run is recorded without an end");
 	is($n_audit, $n_done, "$name: one audit row per done request");
 	is($n_emails, 2 * $n_pending,
 		"$name: the history deleted in the lost batch is back");
@@ -269,10 +275,10 @@ is($ret, 0, 'a last run succeeds');
 my $left = $n_customers - 300;
 like(
 	$err,
-	qr/anonymize: processed erasure requests in \d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 busy, 0 failed/,
+	qr/anonymize: processed erasure requests in \d+ batches: $left anonymized, 0 already erased, 0 of unknown customers, 0 blocked, 0 busy, 0 failed/,
 	"the last run anonymizes the $left remaining customers");
 ok( $node->log_contains(
-		"LOG:  anonymize: processed erasure requests in \\d+ batches: $left anonymized, 0 closed without erasure, 0 blocked, 0 busy, 0 failed"
+		"LOG:  anonymize: processed erasure requests in \\d+ batches: $left anonymized, 0 already erased, 0 of unknown customers, 0 blocked, 0 busy, 0 failed"
 	),
 	'the run is reported in the server log too');
 

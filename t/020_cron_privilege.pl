@@ -202,7 +202,7 @@ GRANT SELECT, DELETE ON billing.sent_emails, billing.customer_activity,
       billing.webhook_notifications, billing.subscriptions TO gdpr_operator;
 GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text, timestamptz),
       anonymize.cancel_request(uuid) TO gdpr_operator;
-GRANT EXECUTE ON PROCEDURE anonymize.process_requests(integer, integer, interval)
+GRANT EXECUTE ON PROCEDURE anonymize.process_requests(integer, integer, interval, boolean, boolean)
       TO gdpr_operator;
 GRANT SELECT ON anonymize.pending_requests TO gdpr_operator;
 } . eligible_customer($cust_c, 'Carol', 2, 0) . qq{

@@ -76,7 +76,7 @@ SELECT anonymize.request(id) FROM billing.customers;
 	cmp_ok($seconds, '<', 10,
 		sprintf('%s: the run did not wait for the lock (%.1f s)', $name, $seconds));
 	like($err,
-		qr/$done anonymized, 0 closed without erasure, 0 blocked, $busy busy, 0 failed/,
+		qr/$done anonymized, 0 already erased, 0 of unknown customers, 0 blocked, $busy busy, 0 failed/,
 		"$name: $done anonymized, $busy busy");
 	is( $node->safe_psql(
 			'postgres', qq{
@@ -90,7 +90,7 @@ SELECT c.name || '|' || r.state || '|' || r.outcome || '|' || anonymize.describe
 	$session->quit;
 	($ret, $out, $err) = $node->psql('postgres', 'CALL anonymize.process_requests()');
 	like($err,
-		qr/$busy anonymized, 0 closed without erasure, 0 blocked, 0 busy, 0 failed/,
+		qr/$busy anonymized, 0 already erased, 0 of unknown customers, 0 blocked, 0 busy, 0 failed/,
 		"$name: once the lock is gone, the next run anonymizes the rest");
 	is($node->safe_psql('postgres',
 			q{SELECT count(*) FROM anonymize.requests WHERE state = 'done'}),

@@ -23,9 +23,17 @@
 #     one audit row, their customers erased and their sent emails deleted;
 #   - the blocked request stays pending with outcome 'blocked';
 #   - the server log has the procedure's LOG line of that run:
-#     "processed erasure requests in 3 batches: 250 anonymized, 0 closed
-#     without erasure, 1 blocked, 0 busy, 0 failed" (250 + 1 requests in
-#     batches of 100).
+#     "processed erasure requests in 3 batches: 250 anonymized, 0 already
+#     erased, 0 of unknown customers, 1 blocked, 0 busy, 0 failed" (250 + 1
+#     requests in batches of 100).
+# Then a failing night: one more request whose erasure fails (a trigger
+# raises), and the blocked request overdue.  The next run of a new job
+# commits, then ends with an error, so that:
+#   - pg_cron records the run 'failed', with the error naming the counts;
+#   - the failed request is pending with outcome 'failed' and its error as
+#     jsonb; the run is in anonymize.runs with 1 failed and 1 overdue;
+#   - the server log names the failed request (request id, customer id,
+#     error) in a LOG line and the overdue one in a WARNING.
 # Debian 12's pg_cron is 1.4.2, which has no schedules in seconds: the job
 # runs every minute ('* * * * *') and the test waits for its first run, at
 # most 150 s.  Skipped when pg_cron (Debian package postgresql-15-cron) is not
@@ -171,8 +179,70 @@ SELECT state || '|' || coalesce(outcome, '') FROM anonymize.requests
 
 like(
 	slurp_file($node->logfile),
-	qr/anonymize: processed erasure requests in 3 batches: $n_eligible anonymized, 0 closed without erasure, 1 blocked, 0 busy, 0 failed/,
+	qr/anonymize: processed erasure requests in 3 batches: $n_eligible anonymized, 0 already erased, 0 of unknown customers, 1 blocked, 0 busy, 0 failed/,
 	'the LOG line of the run is in the server log');
+
+# A failing night.
+my $held_id = 'eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee';
+$node->safe_psql(
+	'postgres', qq{
+INSERT INTO billing.customers (id, name, email)
+VALUES ('$held_id', 'Held Customer', 'held\@example.com');
+INSERT INTO billing.sent_emails (customer_id, recipient)
+VALUES ('$held_id', 'held\@example.com');
+CREATE FUNCTION billing.legal_hold() RETURNS trigger LANGUAGE plpgsql AS
+\$\$ BEGIN RAISE EXCEPTION 'emails on legal hold'; END \$\$;
+CREATE TRIGGER legal_hold BEFORE DELETE ON billing.sent_emails
+	FOR EACH ROW EXECUTE FUNCTION billing.legal_hold();
+UPDATE anonymize.requests SET due_at = now() - interval '1 day'
+ WHERE customer_id = '$blocked_id';
+});
+my $held_request = $node->safe_psql('postgres',
+	qq{SELECT anonymize.request('$held_id', 'legal hold')});
+$jobid = $node->safe_psql(
+	'postgres', qq{
+SELECT cron.schedule('$job-2', '* * * * *',
+                     'CALL anonymize.process_requests(batch_size => 100, quiet => true)')});
+note "waiting for the failing run (at most $wait_seconds s)";
+my $failed_message = '';
+$deadline = time() + $wait_seconds;
+while (time() < $deadline)
+{
+	$failed_message = $node->safe_psql(
+		'postgres', qq{
+SELECT coalesce(string_agg(return_message, ' '), '') FROM cron.job_run_details
+ WHERE jobid = $jobid AND status = 'failed'});
+	last if $failed_message ne '';
+	sleep 1;
+}
+$node->safe_psql('postgres', "SELECT cron.unschedule($jobid)");
+like(
+	$failed_message,
+	qr/anonymize: the erasure queue holds 1 failed request and 1 overdue request/,
+	"pg_cron records the run 'failed', with the counts in its message");
+is( $node->safe_psql(
+		'postgres', qq{
+SELECT state || '|' || outcome || '|' || (details ->> 'sqlstate') || '|'
+       || (details ->> 'message')
+  FROM anonymize.requests WHERE customer_id = '$held_id'}),
+	'pending|failed|P0001|emails on legal hold',
+	'the failed request is pending with its error as jsonb');
+is( $node->safe_psql(
+		'postgres', q{
+SELECT failed || '|' || overdue || '|' || (ended_at IS NOT NULL)
+  FROM anonymize.runs ORDER BY started_at DESC LIMIT 1}),
+	'1|1|true',
+	'the run is recorded in anonymize.runs with 1 failed and 1 overdue');
+my $log = slurp_file($node->logfile);
+like(
+	$log,
+	qr/LOG:  anonymize: erasure request $held_request of customer $held_id failed: emails on legal hold/,
+	'the server log names the failed request, its customer and its error');
+like(
+	$log,
+	qr/WARNING:  anonymize: the erasure request of customer $blocked_id is overdue/,
+	'the server log names the overdue request');
 
 $node->stop;
 done_testing();
+
