@@ -286,6 +286,8 @@ extern const StatementPlans *get_statements(AnonymizeState *state,
 											StatementMode   mode);
 extern Oid                   relation_owner(Oid relid);
 extern SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr prepare_once(SPIPlanPtr *plan, const char *sql, int nargs,
+							   Oid *argtypes);
 
 /* security.c */
 typedef enum PrivilegeCheck
@@ -296,20 +298,21 @@ typedef enum PrivilegeCheck
 	CHECK_ERASE    /* an erasure, before it changes rows */
 } PrivilegeCheck;
 
-extern int  run_statement(const MappedRelation *rel, SPIPlanPtr plan,
-						  Datum *values, const char *nulls, Snapshot snapshot,
-						  Snapshot crosscheck, bool read_only);
-extern int  run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
-						  Datum *values, const char *nulls);
-extern int  run_verifying(const MappedRelation *rel, SPIPlanPtr plan,
-						  Datum *values, const char *nulls);
-extern int  execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
-							 const char *nulls, bool read_only);
-extern void run_expression_check(Oid owner, const char *sql);
-extern void check_caller_privileges(AnonymizeState *state,
-									PrivilegeCheck  check);
-extern void check_rows_visible(AnonymizeState *state);
-extern bool can_lock_rows(const MappedRelation *rel);
+extern int   run_statement(const MappedRelation *rel, SPIPlanPtr plan,
+						   Datum *values, const char *nulls, Snapshot snapshot,
+						   Snapshot crosscheck, bool read_only);
+extern int   run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
+						   Datum *values, const char *nulls);
+extern int   run_verifying(const MappedRelation *rel, SPIPlanPtr plan,
+						   Datum *values, const char *nulls);
+extern int   execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
+							  const char *nulls, bool read_only);
+extern void  run_expression_check(Oid owner, const char *sql);
+extern void  check_caller_privileges(AnonymizeState *state,
+									 PrivilegeCheck  check);
+extern void  check_rows_visible(AnonymizeState *state);
+extern bool  can_lock_rows(const MappedRelation *rel);
+extern Datum current_user_text(void);
 
 /* audit.c */
 extern bool audit_lookup(AnonymizeState *state, Datum customer_id,

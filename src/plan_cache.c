@@ -167,6 +167,15 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
+/* The kept plan *plan, prepared at the first call of the backend. */
+SPIPlanPtr
+prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+		*plan = prepare_kept(sql, nargs, argtypes);
+	return *plan;
+}
+
 static void
 free_plan(SPIPlanPtr *plan)
 {

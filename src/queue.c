@@ -132,14 +132,6 @@ static struct
 	SPIPlanPtr update_run;
 } plans;
 
-static SPIPlanPtr
-plan(SPIPlanPtr *kept, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*kept == NULL)
-		*kept = prepare_kept(sql, nargs, argtypes);
-	return *kept;
-}
-
 /* Runs a statement of the queue as the extension owner. */
 static void
 run_queue_statement(SPIPlanPtr statement, Datum *values, const char *nulls,
@@ -249,12 +241,6 @@ queue_define_settings(void)
 		"Older rows are deleted when a run starts.  Zero keeps them all.",
 		&run_retention, 90 * MINS_PER_HOUR * HOURS_PER_DAY, 0, INT_MAX,
 		PGC_USERSET, GUC_UNIT_MIN, NULL, NULL, NULL);
-}
-
-static Datum
-current_user_text(void)
-{
-	return CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 }
 
 static const char *
@@ -523,8 +509,8 @@ record_attempts(ClaimedBatch *batch, Run *run)
 	values[5] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(
 		run->started, (int64)retry_interval * 1000));
 	run_queue_statement(
-		plan(&plans.record_attempts, RECORD_ATTEMPTS_SQL, 6, types), values,
-		NULL, SPI_OK_UPDATE);
+		prepare_once(&plans.record_attempts, RECORD_ATTEMPTS_SQL, 6, types),
+		values, NULL, SPI_OK_UPDATE);
 }
 
 /* Claims and processes one batch; returns the number of requests claimed. */
@@ -539,8 +525,9 @@ process_batch(AnonymizeState *state, Run *run, int32 batch_size)
 			((int64)SECS_PER_MINUTE - retry_interval) * 1000))};
 	ClaimedBatch batch = {state};
 
-	run_queue_statement(plan(&plans.claim_batch, CLAIM_BATCH_SQL, 3, types),
-						claim_args, NULL, SPI_OK_SELECT);
+	run_queue_statement(
+		prepare_once(&plans.claim_batch, CLAIM_BATCH_SQL, 3, types),
+		claim_args, NULL, SPI_OK_SELECT);
 	batch.n = (int)SPI_processed;
 	if (batch.n == 0)
 		return 0;
@@ -602,11 +589,12 @@ start_run(Run *run, const char *procedure)
 			run->started, -(int64)run_retention * SECS_PER_MINUTE * 1000));
 
 		run_queue_statement(
-			plan(&plans.expire_runs, EXPIRE_RUNS_SQL, 1, &types[1]), &oldest,
-			NULL, SPI_OK_DELETE);
+			prepare_once(&plans.expire_runs, EXPIRE_RUNS_SQL, 1, &types[1]),
+			&oldest, NULL, SPI_OK_DELETE);
 	}
-	run_queue_statement(plan(&plans.start_run, START_RUN_SQL, 3, types),
-						values, NULL, SPI_OK_INSERT_RETURNING);
+	run_queue_statement(
+		prepare_once(&plans.start_run, START_RUN_SQL, 3, types), values, NULL,
+		SPI_OK_INSERT_RETURNING);
 	memcpy(&run->run_id, DatumGetUUIDP(first_value(1)), sizeof(pg_uuid_t));
 }
 
@@ -619,8 +607,9 @@ update_run(Run *run, bool ended)
 						  INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID};
 	Datum      values[11];
 
-	run_queue_statement(plan(&plans.queue_counts, QUEUE_COUNTS_SQL, 0, NULL),
-						NULL, NULL, SPI_OK_SELECT);
+	run_queue_statement(
+		prepare_once(&plans.queue_counts, QUEUE_COUNTS_SQL, 0, NULL), NULL,
+		NULL, SPI_OK_SELECT);
 	c->pending = DatumGetInt64(first_value(1));
 	c->overdue = DatumGetInt64(first_value(2));
 	c->failed_left = DatumGetInt64(first_value(3));
@@ -636,8 +625,9 @@ update_run(Run *run, bool ended)
 	values[8] = Int64GetDatum(c->pending);
 	values[9] = Int64GetDatum(c->overdue);
 	values[10] = BoolGetDatum(ended);
-	run_queue_statement(plan(&plans.update_run, UPDATE_RUN_SQL, 11, types),
-						values, NULL, SPI_OK_UPDATE);
+	run_queue_statement(
+		prepare_once(&plans.update_run, UPDATE_RUN_SQL, 11, types), values,
+		NULL, SPI_OK_UPDATE);
 }
 
 /* A WARNING for each overdue request, the first MAX_OVERDUE_WARNINGS. */
@@ -650,8 +640,8 @@ warn_overdue(const RunCounts *counts)
 	if (counts->overdue == 0)
 		return;
 	run_queue_statement(
-		plan(&plans.overdue_requests, OVERDUE_REQUESTS_SQL, 1, &type), &limit,
-		NULL, SPI_OK_SELECT);
+		prepare_once(&plans.overdue_requests, OVERDUE_REQUESTS_SQL, 1, &type),
+		&limit, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple tuple = SPI_tuptable->vals[i];

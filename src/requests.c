@@ -86,14 +86,6 @@ static struct
 	SPIPlanPtr cancel_request;
 } plans;
 
-static SPIPlanPtr
-prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-		*plan = prepare_kept(sql, nargs, argtypes);
-	return *plan;
-}
-
 /* The default deadline of a request, anonymize.request_deadline. */
 static char *request_deadline = NULL;
 
@@ -148,12 +140,6 @@ requests_define_settings(void)
 		"unless given one.  GDPR Art. 12(3): one month.",
 		&request_deadline, "1 month", PGC_USERSET, 0, check_request_deadline,
 		NULL, NULL);
-}
-
-static Datum
-current_user_text(void)
-{
-	return CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 }
 
 /* The value of column "column" of the first row of the last result. */

@@ -28,6 +28,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
@@ -349,4 +350,11 @@ check_rows_visible(AnonymizeState *state)
 			check_visible_to(&m->scopes[up->parent].relation,
 							 scope->relation.owner);
 	}
+}
+
+/* current_user of the caller as text, for the queue's records. */
+Datum
+current_user_text(void)
+{
+	return CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 }
