@@ -1,10 +1,11 @@
 -- bench/baseline_plpgsql.sql
 --
--- Benchmark baseline (never installed): a straightforward PL/pgSQL
--- implementation of anonymize.anonymize_customer() for the mapping of
+-- Benchmark baseline (never installed): a PL/pgSQL implementation of
+-- anonymize.anonymize_customer() with the same guarantees, for the mapping of
 -- examples/billing.sql (examples/billing_mapping.sql, which the extension
--- is given after CREATE EXTENSION), with the same rules and the same
--- locking, written out by hand for this one schema:
+-- is given after CREATE EXTENSION), with the same rules, the same locking
+-- and the same verification, written out by hand for this one schema
+-- (bench/baseline_straight.sql is the one with fewer guarantees):
 --
 --   1. SELECT ... FOR UPDATE on the customer row (P0002 when unknown).
 --   2. Already anonymized (a row in bench.audit_plpgsql): return
@@ -26,7 +27,9 @@
 --      individual only, also address_line1, address_line2, city,
 --      postal_code, region (country stays).  One UPDATE of the row.
 --   6. Customer: email := NULL; name := company for a company, else NULL.
---   7. Audit row into bench.audit_plpgsql (same shape as anonymize.audit_log:
+--   7. Verification, as the extension does it: no row left in a purged
+--      table, no value left in an erased column (27000 otherwise).
+--   8. Audit row into bench.audit_plpgsql (same shape as anonymize.audit_log:
 --      rows_deleted per purge rule, rows_updated per erase rule).
 --
 -- Returns the same columns as the extension: (anonymized, customer_kind,
@@ -148,7 +151,28 @@ BEGIN
 	   SET name = CASE WHEN v_is_company THEN v_company END, email = NULL
 	 WHERE id = p_customer_id;
 
-	-- 7. audit
+	-- 7. verification, as the extension's: nothing the rules erase is left
+	IF EXISTS (SELECT FROM billing.sent_emails WHERE customer_id = p_customer_id)
+	   OR EXISTS (SELECT FROM billing.customer_activity WHERE customer_id = p_customer_id)
+	   OR EXISTS (SELECT FROM billing.webhook_notifications WHERE customer_id = p_customer_id)
+	   OR EXISTS (SELECT FROM billing.subscriptions
+				   WHERE customer_id = p_customer_id AND state = 'initialized')
+	   OR EXISTS (SELECT FROM billing.customers
+				   WHERE id = p_customer_id
+					 AND (email IS NOT NULL
+						  OR name IS DISTINCT FROM CASE WHEN v_is_company THEN v_company END))
+	   OR EXISTS (SELECT FROM billing.billing_addresses
+				   WHERE customer_id = p_customer_id
+					 AND (first_name IS NOT NULL OR last_name IS NOT NULL OR phone IS NOT NULL
+						  OR (NOT v_is_company
+							  AND (address_line1 IS NOT NULL OR address_line2 IS NOT NULL
+								   OR city IS NOT NULL OR postal_code IS NOT NULL
+								   OR region IS NOT NULL)))) THEN
+		RAISE EXCEPTION 'personal data of customer % is still there after the erasure',
+			p_customer_id USING ERRCODE = 'invalid_transaction_state';
+	END IF;
+
+	-- 8. audit
 	anonymized := true;
 	customer_kind := CASE WHEN v_is_company THEN 'company' ELSE 'individual' END;
 	rows_deleted := jsonb_build_object(
@@ -167,4 +191,4 @@ END
 $$;
 
 COMMENT ON FUNCTION bench.anonymize_plpgsql(uuid) IS
-'Benchmark baseline: anonymize_customer() as straightforward PL/pgSQL (same rules, same locks).';
+'Benchmark baseline: anonymize_customer() in PL/pgSQL with the same guarantees (same rules, same locks, the verification).';

@@ -11,6 +11,7 @@
 --
 --   extension  anonymize.anonymize_customer  (skipped when not installed)
 --   plpgsql    bench.anonymize_plpgsql
+--   straight   bench.anonymize_straight
 --   cte        bench.anonymize_cte  (no error when not eligible: must return
 --              no row and change nothing instead)
 --
@@ -108,6 +109,7 @@ $$;
 CREATE TEMP TABLE check_impl (impl text, fn text, errors_when_blocked boolean);
 INSERT INTO check_impl VALUES
 	('plpgsql', 'bench.anonymize_plpgsql', true),
+	('straight', 'bench.anonymize_straight', true),
 	('cte', 'bench.anonymize_cte', false);
 INSERT INTO check_impl
 SELECT 'extension', 'anonymize.anonymize_customer', true

@@ -115,10 +115,11 @@ $do$;
 -- 0 is a warm-up (plans, caches) and does not count.
 DO $$
 DECLARE
-	impls text[] := ARRAY['ext', 'plpgsql', 'cte', 'ctestmt', 'loop'];
-	fns text[] := ARRAY['anonymize.anonymize_customer', 'bench.anonymize_plpgsql',
-						'bench.anonymize_cte', 'bench.anonymize_ctestmt', 'bench.noop'];
-	n int := 5;
+	impls text[] := ARRAY['ext', 'straight', 'plpgsql', 'cte', 'ctestmt', 'loop'];
+	fns text[] := ARRAY['anonymize.anonymize_customer', 'bench.anonymize_straight',
+						'bench.anonymize_plpgsql', 'bench.anonymize_cte',
+						'bench.anonymize_ctestmt', 'bench.noop'];
+	n int := 6;
 	rounds int := current_setting('bench.rounds')::int;
 	pool bigint;
 	k int;
@@ -160,4 +161,4 @@ SELECT c.profile, c.impl, c.cpu_us, c.wall_us,
 	   round(e.cpu_us / nullif(c.cpu_us, 0), 2) AS "ext cpu / this cpu"
   FROM bench.cpu_per_call c
   JOIN bench.cpu_per_call e ON e.profile = c.profile AND e.impl = 'ext'
- ORDER BY c.profile, array_position(ARRAY['ext', 'plpgsql', 'cte', 'ctestmt'], c.impl);
+ ORDER BY c.profile, array_position(ARRAY['ext', 'straight', 'plpgsql', 'cte', 'ctestmt'], c.impl);

@@ -7,7 +7,7 @@
 --
 -- Reads from <dir>:
 --   runs.tsv  one line per pgbench run: scale, variant (commit|rollback),
---             round, profile (history|nohistory), impl (ext|plpgsql|cte|ctestmt),
+--             round, profile (history|nohistory), impl (ext|straight|plpgsql|cte|ctestmt),
 --             clients, transactions, failed, tps, latency avg ms, call avg ms
 --             (the anonymize statement alone, from pgbench -r), WAL bytes
 --             (pg_current_wal_lsn() difference; commit runs only), label
@@ -57,7 +57,7 @@ CREATE INDEX ON tx (label);
 ANALYZE runs, tx, elig;
 
 CREATE FUNCTION pg_temp.impl_order(text) RETURNS int LANGUAGE sql IMMUTABLE
-AS $$ SELECT array_position(ARRAY['ext', 'plpgsql', 'cte', 'ctestmt'], $1) $$;
+AS $$ SELECT array_position(ARRAY['ext', 'straight', 'plpgsql', 'cte', 'ctestmt'], $1) $$;
 
 -- Percentiles per (scale, variant, profile, clients, impl).
 CREATE TEMP TABLE lat AS
@@ -131,13 +131,16 @@ SELECT scale, impl, sum(transactions) AS customers,
 \echo '== Throughput (TPS, median over rounds) and ratios (median of per-round ratios) =='
 \echo 'history = typical customer (43 history rows); nohistory = customer + address only.'
 \echo 'commit = each transaction anonymizes a new customer; rollback = BEGIN ... ROLLBACK.'
-\echo 'ext = anonymize.anonymize_customer(); plpgsql = bench.anonymize_plpgsql(); cte = bench.anonymize_cte()'
+\echo 'ext = anonymize.anonymize_customer(); straight = bench.anonymize_straight() (hand-written, fewer guarantees);'
+\echo 'plpgsql = bench.anonymize_plpgsql() (same guarantees); cte = bench.anonymize_cte()'
 \echo '(SQL function, planned at every call); ctestmt = the same CTE statement prepared by pgbench.'
 SELECT p.profile, p.variant, p.clients,
 	   round(max(p.tps) FILTER (WHERE impl = 'ext')) AS ext_tps,
+	   round(max(p.tps) FILTER (WHERE impl = 'straight')) AS straight_tps,
 	   round(max(p.tps) FILTER (WHERE impl = 'plpgsql')) AS plpgsql_tps,
 	   round(max(p.tps) FILTER (WHERE impl = 'cte')) AS cte_tps,
 	   round(max(p.tps) FILTER (WHERE impl = 'ctestmt')) AS ctestmt_tps,
+	   pg_temp.ratio(p.scale, p.variant, p.profile, p.clients, 'ext', 'straight') AS "ext/straight",
 	   pg_temp.ratio(p.scale, p.variant, p.profile, p.clients, 'ext', 'plpgsql') AS "ext/plpgsql",
 	   pg_temp.ratio(p.scale, p.variant, p.profile, p.clients, 'ext', 'cte') AS "ext/cte",
 	   pg_temp.ratio(p.scale, p.variant, p.profile, p.clients, 'ext', 'ctestmt') AS "ext/ctestmt",
@@ -185,9 +188,12 @@ SELECT r.profile, r.variant, r.impl,
 \echo 'cpu ext/x above 1: the extension costs more CPU per call than x.  wall = elapsed time per call in the same loop.'
 SELECT c.scale AS customers, c.profile,
 	   max(c.cpu_us) FILTER (WHERE c.impl = 'ext') AS ext,
+	   max(c.cpu_us) FILTER (WHERE c.impl = 'straight') AS straight,
 	   max(c.cpu_us) FILTER (WHERE c.impl = 'plpgsql') AS plpgsql,
 	   max(c.cpu_us) FILTER (WHERE c.impl = 'cte') AS cte,
 	   max(c.cpu_us) FILTER (WHERE c.impl = 'ctestmt') AS ctestmt,
+	   round(max(c.cpu_us) FILTER (WHERE c.impl = 'ext')
+			 / nullif(max(c.cpu_us) FILTER (WHERE c.impl = 'straight'), 0), 2) AS "cpu ext/straight",
 	   round(max(c.cpu_us) FILTER (WHERE c.impl = 'ext')
 			 / nullif(max(c.cpu_us) FILTER (WHERE c.impl = 'plpgsql'), 0), 2) AS "cpu ext/plpgsql",
 	   round(max(c.cpu_us) FILTER (WHERE c.impl = 'ext')
@@ -204,9 +210,12 @@ SELECT count(*) > 0 AS have_callgrind FROM cg \gset
 \echo '== Instructions per call (callgrind, single-user backend, BEGIN ... ROLLBACK; deterministic) =='
 SELECT c.scale AS customers, c.profile,
 	   max(c.instructions) FILTER (WHERE c.impl = 'ext') AS ext,
+	   max(c.instructions) FILTER (WHERE c.impl = 'straight') AS straight,
 	   max(c.instructions) FILTER (WHERE c.impl = 'plpgsql') AS plpgsql,
 	   max(c.instructions) FILTER (WHERE c.impl = 'cte') AS cte,
 	   max(c.instructions) FILTER (WHERE c.impl = 'ctestmt') AS ctestmt,
+	   round(max(c.instructions) FILTER (WHERE c.impl = 'ext')::numeric
+			 / nullif(max(c.instructions) FILTER (WHERE c.impl = 'straight'), 0), 2) AS "instr ext/straight",
 	   round(max(c.instructions) FILTER (WHERE c.impl = 'ext')::numeric
 			 / nullif(max(c.instructions) FILTER (WHERE c.impl = 'plpgsql'), 0), 2) AS "instr ext/plpgsql",
 	   round(max(c.instructions) FILTER (WHERE c.impl = 'ext')::numeric
