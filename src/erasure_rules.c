@@ -516,7 +516,8 @@ residue_capture_sql(const Mapping *m, const Scope *scope,
  * For the residue check: which of the values $2 (text[], lower case, named
  * by $3) the customer's rows of the scope still hold in columns[] (text,
  * json, jsonb): one row (field, column) per value and column that holds it,
- * never the rows themselves.
+ * never the rows themselves.  Each column value is lowered once, not once
+ * per value searched.
  */
 char *
 residue_search_sql(const Mapping *m, const Scope *scope,
@@ -528,7 +529,8 @@ residue_search_sql(const Mapping *m, const Scope *scope,
 	appendStringInfoString(&sql,
 						   "SELECT f.field, c.column_name FROM (SELECT ");
 	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%st.%s::pg_catalog.text AS v%d",
+		appendStringInfo(&sql,
+						 "%spg_catalog.lower(t.%s::pg_catalog.text) AS v%d",
 						 i > 0 ? ", " : "", quote_identifier(columns[i]), i);
 	appendStringInfoString(&sql, " FROM ");
 	append_scope_rows(&sql, m, scope, ROOT_ONE, ", ");
@@ -539,8 +541,8 @@ residue_search_sql(const Mapping *m, const Scope *scope,
 	appendStringInfoString(
 		&sql, ") AS c (column_name, value), ROWS FROM (pg_catalog.unnest($2),"
 			  " pg_catalog.unnest($3)) AS f (needle, field)"
-			  " WHERE pg_catalog.strpos(pg_catalog.lower(c.value),"
-			  " pg_catalog.lower(f.needle))"
+			  " WHERE c.value IS NOT NULL"
+			  " AND pg_catalog.strpos(c.value, f.needle)"
 			  " OPERATOR(pg_catalog.>) 0 GROUP BY f.field, c.column_name"
 			  " ORDER BY c.column_name, f.field");
 	return sql.data;

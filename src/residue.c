@@ -266,7 +266,9 @@ residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
 					pg_mbstrlen(value) < MIN_RESIDUE_LENGTH ||
 					in_company_name(value, company))
 					continue;
-				values[n_values] = CStringGetTextDatum(value);
+				/* lower case once here, not in every comparison */
+				values[n_values] = CStringGetTextDatum(
+					str_tolower(value, strlen(value), DEFAULT_COLLATION_OID));
 				names[n_values] = CStringGetTextDatum(sources[i].field);
 				n_values++;
 			}
