@@ -186,6 +186,8 @@ typedef struct StatementPlans
 	SPIPlanPtr *lock_erased;      /* nowait only: per erased scope */
 	SPIPlanPtr *purge;            /* per purge rule */
 	SPIPlanPtr *verify_purge;     /* per purge rule: does a row remain? */
+	SPIPlanPtr  verify_purges;    /* all of them at once; NULL unless the
+								   * purged relations have one owner */
 	SPIPlanPtr *erase;            /* per erased scope */
 	SPIPlanPtr *verify_erased;    /* per erased scope: rows, unerased */
 	SPIPlanPtr  audit_insert;
@@ -194,6 +196,8 @@ typedef struct StatementPlans
 	SPIPlanPtr  company_test; /* the company test, no locks */
 	SPIPlanPtr  residue_capture[2]; /* customer, company test scope */
 	SPIPlanPtr *residue_search;     /* per scope */
+	SPIPlanPtr  residue_search_all; /* all of them at once; NULL unless the
+									 * searched relations have one owner */
 } StatementPlans;
 
 /*
@@ -264,6 +268,7 @@ extern char *lock_scope_sql(const Mapping *m, const Scope *scope,
 							const char *strength, bool many, bool nowait);
 extern char *purge_sql(const Mapping *m, const Rule *rule, bool many);
 extern char *verify_purge_sql(const Mapping *m, const Rule *rule, bool many);
+extern char *verify_purges_sql(const Mapping *m, bool many);
 extern char *erase_sql(const Mapping *m, const ErasedScope *erased, bool many);
 extern char *erase_members_sql(const Mapping *m, const ErasedScope *leader,
 							   bool many);
@@ -274,7 +279,7 @@ extern char *count_rule_rows_sql(const Mapping *m, const Rule *rule);
 extern char *company_test_sql(const Mapping *m);
 extern char *residue_capture_sql(const Mapping *m, const Scope *scope,
 								 const char *const *columns, int n);
-extern char *residue_search_sql(const Mapping *m, const Scope *scope,
+extern char *residue_search_sql(const Mapping *m, int scope_index,
 								const char *const *columns, int n);
 extern char *audit_insert_sql(bool many);
 
@@ -364,6 +369,8 @@ extern void append_rows_updated(StringInfo json, const Mapping *m,
 
 /* verify.c */
 extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);
+extern void all_purged_rows_remain(const Mapping *m, SPIPlanPtr plan,
+								   Datum ids, bool *remain);
 extern void report_purged_rows_remain(const Rule *rule);
 extern void check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan,
 							   Datum *values, const char *nulls,

@@ -495,16 +495,26 @@ static void
 purge_until_gone(Batch *batch, Datum ids, const bool *only)
 {
 	const Mapping *m = batch->state->mapping;
+	bool          *remaining = palloc(sizeof(bool) * Max(m->n_purge_rules, 1));
 	bool           remain = true;
 
 	for (int round = 1; remain; round++)
 	{
 		remain = false;
+		if (only == NULL && batch->statements->verify_purges != NULL)
+			all_purged_rows_remain(m, batch->statements->verify_purges, ids,
+								   remaining);
 		for (int i = 0; i < m->n_purge_rules; i++)
 		{
-			if ((only != NULL && !only[i]) ||
-				!purged_rows_remain(m->purge_rules[i],
-									batch->statements->verify_purge[i], ids))
+			if (only == NULL && batch->statements->verify_purges != NULL)
+			{
+				if (!remaining[i])
+					continue;
+			}
+			else if ((only != NULL && !only[i]) ||
+					 !purged_rows_remain(m->purge_rules[i],
+										 batch->statements->verify_purge[i],
+										 ids))
 				continue;
 			if (round > MAX_PURGE_ROUNDS)
 				report_purged_rows_remain(m->purge_rules[i]);
@@ -512,6 +522,7 @@ purge_until_gone(Batch *batch, Datum ids, const bool *only)
 			remain = true;
 		}
 	}
+	pfree(remaining);
 }
 
 /* Rule 6 for one erased scope; parameters as for rule 5. */

@@ -516,18 +516,19 @@ residue_capture_sql(const Mapping *m, const Scope *scope,
  * For the residue check: which of the values $2 (text[], lower case, named
  * by $3) the customer's rows of the scope still hold in columns[] (text,
  * json, jsonb): one row (field, column) per value and column that holds it,
- * never the rows themselves.  Each column value is lowered once, not once
- * per value searched.
+ * never the rows themselves, after the index of the scope.  Each column
+ * value is lowered once, not once per value searched.
  */
 char *
-residue_search_sql(const Mapping *m, const Scope *scope,
+residue_search_sql(const Mapping *m, int scope_index,
 				   const char *const *columns, int n)
 {
+	const Scope   *scope = &m->scopes[scope_index];
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql,
-						   "SELECT f.field, c.column_name FROM (SELECT ");
+	appendStringInfo(&sql, "SELECT %d, f.field, c.column_name FROM (SELECT ",
+					 scope_index);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql,
 						 "%spg_catalog.lower(t.%s::pg_catalog.text) AS v%d",
@@ -549,16 +550,41 @@ residue_search_sql(const Mapping *m, const Scope *scope,
 }
 
 /* Rule 6 for one purge rule: true while a row it covers remains. */
+static void
+append_purged_rows_remain(StringInfo sql, const Mapping *m, const Rule *rule,
+						  bool many)
+{
+	appendStringInfoString(sql, "EXISTS (SELECT 1 FROM ");
+	append_scope_rows(sql, m, rule->scope, root_of(many, false), ", ");
+	append_rule_condition(sql, rule);
+	appendStringInfoChar(sql, ')');
+}
+
 char *
 verify_purge_sql(const Mapping *m, const Rule *rule, bool many)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT EXISTS (SELECT 1 FROM ");
-	append_scope_rows(&sql, m, rule->scope, root_of(many, false), ", ");
-	append_rule_condition(&sql, rule);
-	appendStringInfoChar(&sql, ')');
+	appendStringInfoString(&sql, "SELECT ");
+	append_purged_rows_remain(&sql, m, rule, many);
+	return sql.data;
+}
+
+/* Rule 6 for every purge rule in one statement: a column per rule. */
+char *
+verify_purges_sql(const Mapping *m, bool many)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < m->n_purge_rules; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&sql, ", ");
+		append_purged_rows_remain(&sql, m, m->purge_rules[i], many);
+	}
 	return sql.data;
 }
 

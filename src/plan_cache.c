@@ -196,10 +196,11 @@ static void
 free_statement_plans(StatementPlans *plans, const Mapping *m)
 {
 	SPIPlanPtr *single[] = {
-		&plans->lock_customer,     &plans->existing,
-		&plans->classify,          &plans->audit_insert,
-		&plans->company_test,      &plans->residue_capture[0],
-		&plans->residue_capture[1]};
+		&plans->lock_customer,      &plans->existing,
+		&plans->classify,           &plans->audit_insert,
+		&plans->company_test,       &plans->residue_capture[0],
+		&plans->residue_capture[1], &plans->verify_purges,
+		&plans->residue_search_all};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);
@@ -237,6 +238,20 @@ plan_array(int n)
 }
 
 /* The statements of one mode, prepared and kept. */
+/*
+ * Whether the relations of the purge rules have one owner, so that their
+ * verification can run as one statement, as that owner (security.c).
+ */
+static bool
+purged_relations_have_one_owner(const Mapping *m)
+{
+	for (int i = 1; i < m->n_purge_rules; i++)
+		if (m->purge_rules[i]->scope->relation.owner !=
+			m->purge_rules[0]->scope->relation.owner)
+			return false;
+	return true;
+}
+
 static void
 build_statement_plans(StatementPlans *plans, const Mapping *m)
 {
@@ -292,6 +307,9 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 		plans->verify_purge[i] =
 			prepare_kept(verify_purge_sql(m, rule, many), 1, &key);
 	}
+	if (m->n_purge_rules > 1 && purged_relations_have_one_owner(m))
+		plans->verify_purges =
+			prepare_kept(verify_purges_sql(m, many), 1, &key);
 	for (int i = 0; i < m->n_erased_scopes; i++)
 	{
 		const ErasedScope *erased = &m->erased_scopes[i];

@@ -178,6 +178,10 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 	int            n_scopes = source_scopes(m, scopes);
 	Oid            key = UUIDOID;
 	Oid            search_args[] = {UUIDOID, TEXTARRAYOID, TEXTARRAYOID};
+	StringInfoData all;
+	int            n_searched = 0;
+	Oid            owner = InvalidOid;
+	bool           one_owner = true;
 
 	for (int s = 0; s < n_scopes; s++)
 	{
@@ -190,20 +194,30 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 			plans->residue_capture[s] = prepare(
 				residue_capture_sql(m, scopes[s], columns, n), 1, &key);
 	}
+	initStringInfo(&all);
 	for (int i = 0; i < m->n_scopes; i++)
 	{
 		const char **columns;
 		int          n;
+		char        *sql;
 
 		/* the verification guarantees that such a scope holds no row */
 		if (purged_whole(m, &m->scopes[i]))
 			continue;
 		n = searched_columns(m->scopes[i].relation.relid, &columns);
-		if (n > 0)
-			plans->residue_search[i] =
-				prepare(residue_search_sql(m, &m->scopes[i], columns, n), 3,
-						search_args);
+		if (n == 0)
+			continue;
+		sql = residue_search_sql(m, i, columns, n);
+		plans->residue_search[i] = prepare(sql, 3, search_args);
+		/* one statement for all, when they run as one role (security.c) */
+		appendStringInfo(&all, "%s(%s)", n_searched > 0 ? " UNION ALL " : "",
+						 sql);
+		if (n_searched++ == 0)
+			owner = m->scopes[i].relation.owner;
+		one_owner = one_owner && m->scopes[i].relation.owner == owner;
 	}
+	if (n_searched > 1 && one_owner)
+		plans->residue_search_all = prepare(all.data, 3, search_args);
 }
 
 /*
@@ -288,9 +302,14 @@ residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
 	return found;
 }
 
+static void search_scopes(const Mapping *m, SPIPlanPtr plan,
+						  const MappedRelation *rights, Datum customer_id,
+						  Datum *values);
+
 /*
  * Searches the customer's remaining rows of every scope for the captured
- * values and reports each column that holds one.
+ * values and reports each column that holds one: in one statement when
+ * the relations have one owner.
  */
 void
 residue_search(AnonymizeState *state, Datum customer_id, Datum needles,
@@ -300,35 +319,57 @@ residue_search(AnonymizeState *state, Datum customer_id, Datum needles,
 	const StatementPlans *plans = get_statements(state, MODE_ONE);
 	Datum                 values[3] = {customer_id, needles, fields};
 
-	for (int i = 0; i < m->n_scopes; i++)
+	if (plans->residue_search_all != NULL)
 	{
-		const MappedRelation *rel = &m->scopes[i].relation;
-
-		if (plans->residue_search[i] == NULL)
-			continue;
-		if (run_verifying(rel, plans->residue_search[i], values, NULL) !=
-			SPI_OK_SELECT)
-			elog(ERROR, "could not search scope \"%s\"", m->scopes[i].name);
-		for (uint64 row = 0; row < SPI_processed; row++)
-		{
-			char *field = SPI_getvalue(SPI_tuptable->vals[row],
-									   SPI_tuptable->tupdesc, 1);
-			char *column = SPI_getvalue(SPI_tuptable->vals[row],
-										SPI_tuptable->tupdesc, 2);
-
-			ereport(residue_check == RESIDUE_ERROR ? ERROR : WARNING,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("the %s of customer %s remains in column \"%s\" "
-							"of relation \"%s.%s\"",
-							field, customer_id_text(customer_id), column,
-							rel->schema, rel->name),
-					 errdetail("Scope \"%s\" keeps the column; the erasure "
-							   "erased the %s elsewhere.",
-							   m->scopes[i].name, field),
-					 errhint("Erase or replace the column with an erase "
-							 "rule (anonymize.set_erase_rule()), or set "
-							 "anonymize.residue_check to off.")));
-		}
-		SPI_freetuptable(SPI_tuptable);
+		/* as the role of any of them: they have one owner */
+		for (int i = 0; i < m->n_scopes; i++)
+			if (plans->residue_search[i] != NULL)
+			{
+				search_scopes(m, plans->residue_search_all,
+							  &m->scopes[i].relation, customer_id, values);
+				return;
+			}
 	}
+	for (int i = 0; i < m->n_scopes; i++)
+		if (plans->residue_search[i] != NULL)
+			search_scopes(m, plans->residue_search[i], &m->scopes[i].relation,
+						  customer_id, values);
+}
+
+/*
+ * Runs a search statement, with the rights statements on rel run with,
+ * and reports each of its rows: scope index, field, column.
+ */
+static void
+search_scopes(const Mapping *m, SPIPlanPtr plan, const MappedRelation *rights,
+			  Datum customer_id, Datum *values)
+{
+	if (run_verifying(rights, plan, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not search the customer's rows for residue");
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool                  isnull;
+		int                   index = DatumGetInt32(SPI_getbinval(
+							  SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
+		const Scope          *scope = &m->scopes[index];
+		const MappedRelation *rel = &scope->relation;
+		char                 *field =
+			SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2);
+		char *column =
+			SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 3);
+
+		ereport(residue_check == RESIDUE_ERROR ? ERROR : WARNING,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("the %s of customer %s remains in column \"%s\" "
+						"of relation \"%s.%s\"",
+						field, customer_id_text(customer_id), column,
+						rel->schema, rel->name),
+				 errdetail("Scope \"%s\" keeps the column; the erasure "
+						   "erased the %s elsewhere.",
+						   scope->name, field),
+				 errhint("Erase or replace the column with an erase "
+						 "rule (anonymize.set_erase_rule()), or set "
+						 "anonymize.residue_check to off.")));
+	}
+	SPI_freetuptable(SPI_tuptable);
 }

@@ -34,6 +34,29 @@ purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids)
 	return remain && !isnull;
 }
 
+/*
+ * The same for every purge rule at once (plans->verify_purges): remain[i]
+ * is set while a row that purge rule i covers remains.
+ */
+void
+all_purged_rows_remain(const Mapping *m, SPIPlanPtr plan, Datum ids,
+					   bool *remain)
+{
+	if (run_verifying(&m->purge_rules[0]->scope->relation, plan, &ids, NULL) !=
+			SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not verify the purge rules");
+	for (int i = 0; i < m->n_purge_rules; i++)
+	{
+		bool isnull;
+
+		remain[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, i + 1,
+											   &isnull)) &&
+					!isnull;
+	}
+}
+
 void
 report_purged_rows_remain(const Rule *rule)
 {
