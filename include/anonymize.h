@@ -196,8 +196,9 @@ typedef struct StatementPlans
 	SPIPlanPtr  company_test; /* the company test, no locks */
 	SPIPlanPtr  residue_capture[2]; /* customer, company test scope */
 	SPIPlanPtr *residue_search;     /* per scope */
-	SPIPlanPtr  residue_search_all; /* all of them at once; NULL unless the
-									 * searched relations have one owner */
+	SPIPlanPtr  residue_probe;      /* does any scope hold a value? NULL
+									 * unless the searched relations have
+									 * one owner */
 } StatementPlans;
 
 /*
@@ -281,6 +282,8 @@ extern char *residue_capture_sql(const Mapping *m, const Scope *scope,
 								 const char *const *columns, int n);
 extern char *residue_search_sql(const Mapping *m, int scope_index,
 								const char *const *columns, int n);
+extern char *residue_probe_sql(const Mapping *m, int scope_index,
+							   const char *const *columns, int n);
 extern char *audit_insert_sql(bool many);
 
 /* plan_cache.c */

@@ -549,6 +549,31 @@ residue_search_sql(const Mapping *m, int scope_index,
 	return sql.data;
 }
 
+/*
+ * For the residue check, first: whether the customer's rows of the scope
+ * hold any of the values in columns[], as one row (index of the scope,
+ * true or NULL); $2 holds the values as LIKE patterns ('%value%', lower
+ * case).  One aggregate over one scan, cheap to start: residue_search_sql()
+ * runs only for a scope that holds one.
+ */
+char *
+residue_probe_sql(const Mapping *m, int scope_index,
+				  const char *const *columns, int n)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %d, pg_catalog.bool_or(", scope_index);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql,
+						 "%spg_catalog.lower(t.%s::pg_catalog.text)"
+						 " OPERATOR(pg_catalog.~~) ANY ($2)",
+						 i > 0 ? " OR " : "", quote_identifier(columns[i]));
+	appendStringInfoString(&sql, ") FROM ");
+	append_scope_rows(&sql, m, &m->scopes[scope_index], ROOT_ONE, ", ");
+	return sql.data;
+}
+
 /* Rule 6 for one purge rule: true while a row it covers remains. */
 static void
 append_purged_rows_remain(StringInfo sql, const Mapping *m, const Rule *rule,

@@ -200,7 +200,7 @@ free_statement_plans(StatementPlans *plans, const Mapping *m)
 		&plans->classify,           &plans->audit_insert,
 		&plans->company_test,       &plans->residue_capture[0],
 		&plans->residue_capture[1], &plans->verify_purges,
-		&plans->residue_search_all};
+		&plans->residue_probe};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);

@@ -209,15 +209,15 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 			continue;
 		sql = residue_search_sql(m, i, columns, n);
 		plans->residue_search[i] = prepare(sql, 3, search_args);
-		/* one statement for all, when they run as one role (security.c) */
+		/* one probe for all, when they run as one role (security.c) */
 		appendStringInfo(&all, "%s(%s)", n_searched > 0 ? " UNION ALL " : "",
-						 sql);
+						 residue_probe_sql(m, i, columns, n));
 		if (n_searched++ == 0)
 			owner = m->scopes[i].relation.owner;
 		one_owner = one_owner && m->scopes[i].relation.owner == owner;
 	}
 	if (n_searched > 1 && one_owner)
-		plans->residue_search_all = prepare(all.data, 3, search_args);
+		plans->residue_probe = prepare(all.data, 2, search_args);
 }
 
 /*
@@ -306,10 +306,78 @@ static void search_scopes(const Mapping *m, SPIPlanPtr plan,
 						  const MappedRelation *rights, Datum customer_id,
 						  Datum *values);
 
+/* The captured values as LIKE patterns: '%value%', with % _ \ escaped. */
+static Datum
+like_patterns(Datum needles)
+{
+	Datum *values;
+	int    n;
+
+	deconstruct_array(DatumGetArrayTypeP(needles), TEXTOID, -1, false,
+					  TYPALIGN_INT, &values, NULL, &n);
+	for (int k = 0; k < n; k++)
+	{
+		char          *needle = TextDatumGetCString(values[k]);
+		StringInfoData pattern;
+
+		initStringInfo(&pattern);
+		appendStringInfoChar(&pattern, '%');
+		for (const char *c = needle; *c != '\0'; c++)
+		{
+			if (*c == '%' || *c == '_' || *c == '\\')
+				appendStringInfoChar(&pattern, '\\');
+			appendStringInfoChar(&pattern, *c);
+		}
+		appendStringInfoChar(&pattern, '%');
+		values[k] = CStringGetTextDatum(pattern.data);
+	}
+	return PointerGetDatum(
+		construct_array(values, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Whether scope i may hold a captured value: the probe's answer when there
+ * is one (held[i]), else true.
+ */
+static bool *
+probe_scopes(const Mapping *m, const StatementPlans *plans, Datum customer_id,
+			 Datum needles)
+{
+	bool *held = palloc(sizeof(bool) * m->n_scopes);
+	Datum values[2] = {customer_id, like_patterns(needles)};
+
+	for (int i = 0; i < m->n_scopes; i++)
+		held[i] = (plans->residue_probe == NULL);
+	if (plans->residue_probe == NULL)
+		return held;
+	/* as the role of any of them: they have one owner */
+	for (int i = 0; i < m->n_scopes; i++)
+		if (plans->residue_search[i] != NULL)
+		{
+			if (run_verifying(&m->scopes[i].relation, plans->residue_probe,
+							  values, NULL) != SPI_OK_SELECT)
+				elog(ERROR,
+					 "could not search the customer's rows for residue");
+			break;
+		}
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool isnull;
+		int  index = DatumGetInt32(SPI_getbinval(
+			 SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
+		bool hit = DatumGetBool(SPI_getbinval(
+			SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
+
+		held[index] = hit && !isnull;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return held;
+}
+
 /*
  * Searches the customer's remaining rows of every scope for the captured
- * values and reports each column that holds one: in one statement when
- * the relations have one owner.
+ * values and reports each column that holds one.  When the relations have
+ * one owner, one probe first tells which scopes hold any: usually none.
  */
 void
 residue_search(AnonymizeState *state, Datum customer_id, Datum needles,
@@ -318,22 +386,13 @@ residue_search(AnonymizeState *state, Datum customer_id, Datum needles,
 	const Mapping        *m = state->mapping;
 	const StatementPlans *plans = get_statements(state, MODE_ONE);
 	Datum                 values[3] = {customer_id, needles, fields};
+	bool                 *held = probe_scopes(m, plans, customer_id, needles);
 
-	if (plans->residue_search_all != NULL)
-	{
-		/* as the role of any of them: they have one owner */
-		for (int i = 0; i < m->n_scopes; i++)
-			if (plans->residue_search[i] != NULL)
-			{
-				search_scopes(m, plans->residue_search_all,
-							  &m->scopes[i].relation, customer_id, values);
-				return;
-			}
-	}
 	for (int i = 0; i < m->n_scopes; i++)
-		if (plans->residue_search[i] != NULL)
+		if (plans->residue_search[i] != NULL && held[i])
 			search_scopes(m, plans->residue_search[i], &m->scopes[i].relation,
 						  customer_id, values);
+	pfree(held);
 }
 
 /*
