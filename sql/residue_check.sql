@@ -56,6 +56,20 @@ INSERT INTO billing.customer_notes (customer_id, body)
 VALUES ('dddddddd-0000-0000-0000-000000000001', 'Bo wrote from b@x');
 SELECT anonymized FROM anonymize.anonymize_customer('dddddddd-0000-0000-0000-000000000001');
 
+-- The values are searched as they are: % _ and \ in them match only
+-- themselves (the check first probes every scope with LIKE patterns, in
+-- which they are escaped; a probe that missed would hide the residue).
+INSERT INTO billing.customers (id, name, email)
+VALUES ('dddddddd-0000-0000-0000-000000000003', 'Pat 100% Sure\Jr', 'pat_sure@example.org'),
+       ('dddddddd-0000-0000-0000-000000000004', 'Kim Lookalike', 'kim_like@example.org');
+INSERT INTO billing.customer_notes (customer_id, body) VALUES
+	('dddddddd-0000-0000-0000-000000000003', 'wrote as PAT_SURE@example.org, "Pat 100% Sure\Jr"'),
+	('dddddddd-0000-0000-0000-000000000004', 'wrote as kimXlike@example.org, Kim Lookalik');
+-- reported: email and name of the first
+SELECT anonymized FROM anonymize.anonymize_customer('dddddddd-0000-0000-0000-000000000003');
+-- not reported: "kimXlike" is not "kim_like"
+SELECT anonymized FROM anonymize.anonymize_customer('dddddddd-0000-0000-0000-000000000004');
+
 -- The queue checks too.
 INSERT INTO billing.customers (id, name, email)
 VALUES ('dddddddd-0000-0000-0000-000000000002', 'Queue Person', 'queue@example.org');
