@@ -310,8 +310,9 @@ REVOKE EXECUTE ON FUNCTION anonymize.queue_status() FROM PUBLIC;
 
 /*
  * Vacuum after erasure: the erased values stay in dead tuples, of the
- * tables and of their indexes, until VACUUM removes them.  INDEX_CLEANUP
- * ON, because VACUUM may otherwise skip the indexes when few rows are dead.
+ * tables and of their indexes, until VACUUM removes them, and in the
+ * planner's statistics until ANALYZE.  INDEX_CLEANUP ON, because VACUUM
+ * may otherwise skip the indexes when few rows are dead.
  */
 CREATE FUNCTION anonymize.vacuum_statements(one_statement boolean DEFAULT false)
 RETURNS SETOF text
@@ -327,13 +328,13 @@ WITH changed AS (
 relations AS (
 	SELECT pg_catalog.format('%I.%I', relation_schema, relation_name) AS relation
 	  FROM changed)
-SELECT 'VACUUM (INDEX_CLEANUP ON) ' OPERATOR(pg_catalog.||) relation
+SELECT 'VACUUM (INDEX_CLEANUP ON, ANALYZE) ' OPERATOR(pg_catalog.||) relation
   FROM relations WHERE NOT one_statement
 UNION ALL
-SELECT 'VACUUM (INDEX_CLEANUP ON) ' OPERATOR(pg_catalog.||)
+SELECT 'VACUUM (INDEX_CLEANUP ON, ANALYZE) ' OPERATOR(pg_catalog.||)
 	   pg_catalog.string_agg(relation, ', ' ORDER BY relation)
   FROM relations WHERE one_statement HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
 ORDER BY 1
 $$;
 COMMENT ON FUNCTION anonymize.vacuum_statements(boolean) IS
-'One VACUUM (INDEX_CLEANUP ON) statement per relation that erasures change (the customer relation and the relations of scopes with purge or erase rules), or with one_statement a single VACUUM of them all (for a pg_cron job), to remove the erased values from dead tuples; run them with psql''s \gexec or from a scheduled job.';
+'One VACUUM (INDEX_CLEANUP ON, ANALYZE) statement per relation that erasures change (the customer relation and the relations of scopes with purge or erase rules), or with one_statement a single VACUUM of them all (for a pg_cron job), to remove the erased values from dead tuples, indexes and statistics; run them with psql''s \gexec or from a scheduled job.';

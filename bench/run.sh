@@ -49,6 +49,8 @@
 #   CALLGRIND=1  also count instructions per call with valgrind (needs the
 #              valgrind package; a few minutes more); CG_CALLS calls (300).
 #              The most reliable comparison on a busy machine.
+#              CG_SETTINGS: one more setting for those runs, e.g.
+#              CG_SETTINGS=anonymize.residue_check=off
 #   PORT       port of the throwaway cluster (default 54331)
 #   RESULTS    where raw results go (default bench/results/<date-time>)
 #   KEEP=1     keep the cluster running and its directory at the end
@@ -254,7 +256,8 @@ callgrind_per_call() {
 					anon_as_postgres valgrind --tool=callgrind \
 						--toggle-collect=ExecMakeTableFunctionResult \
 						--callgrind-out-file="$out.out" \
-						postgres --single -D "$ANON_PGDATA" -c shared_buffers=256MB bench \
+						postgres --single -D "$ANON_PGDATA" -c shared_buffers=256MB \
+						${CG_SETTINGS:+-c "$CG_SETTINGS"} bench \
 						>"$out.log" 2>&1 || log "WARNING: callgrind run $out failed"
 			done
 			ir20=$(awk '/Collected/ { print $4 }' "$RESULTS/callgrind/$profile.$impl.20.log")
