@@ -27,6 +27,8 @@
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
+#include "utils/memutils.h"
+
 #include "anonymize.h"
 
 /* The customers of one call, sorted by id, and the statements for them. */
@@ -713,15 +715,24 @@ capture_residue(Batch *batch)
 static void
 search_residue(Batch *batch)
 {
+	MemoryContext batch_cxt = CurrentMemoryContext;
+	/* what one customer's search allocates, freed before the next one */
+	MemoryContext customer_cxt = AllocSetContextCreate(
+		batch_cxt, "anonymize residue search", ALLOCSET_SMALL_SIZES);
+
 	for (int i = 0; i < batch->n; i++)
 	{
 		CustomerErasure *customer = batch->sorted[i];
 
-		if (customer->outcome == ERASURE_DONE && customer->has_residue)
-			residue_search(batch->state, customer->customer_id,
-						   customer->residue_needles,
-						   customer->residue_fields);
+		if (customer->outcome != ERASURE_DONE || !customer->has_residue)
+			continue;
+		MemoryContextSwitchTo(customer_cxt);
+		residue_search(batch->state, customer->customer_id,
+					   customer->residue_needles, customer->residue_fields);
+		MemoryContextSwitchTo(batch_cxt);
+		MemoryContextReset(customer_cxt);
 	}
+	MemoryContextDelete(customer_cxt);
 }
 
 /*

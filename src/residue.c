@@ -343,8 +343,9 @@ static bool *
 probe_scopes(const Mapping *m, const StatementPlans *plans, Datum customer_id,
 			 Datum needles)
 {
-	bool *held = palloc(sizeof(bool) * m->n_scopes);
-	Datum values[2] = {customer_id, like_patterns(needles)};
+	MemoryContext cxt = CurrentMemoryContext;
+	bool         *held = palloc(sizeof(bool) * m->n_scopes);
+	Datum         values[2] = {customer_id, like_patterns(needles)};
 
 	for (int i = 0; i < m->n_scopes; i++)
 		held[i] = (plans->residue_probe == NULL);
@@ -358,6 +359,7 @@ probe_scopes(const Mapping *m, const StatementPlans *plans, Datum customer_id,
 							  values, NULL) != SPI_OK_SELECT)
 				elog(ERROR,
 					 "could not search the customer's rows for residue");
+			MemoryContextSwitchTo(cxt); /* SPI left its own current */
 			break;
 		}
 	for (uint64 row = 0; row < SPI_processed; row++)
@@ -403,8 +405,11 @@ static void
 search_scopes(const Mapping *m, SPIPlanPtr plan, const MappedRelation *rights,
 			  Datum customer_id, Datum *values)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+
 	if (run_verifying(rights, plan, values, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not search the customer's rows for residue");
+	MemoryContextSwitchTo(cxt); /* SPI left its own current */
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool                  isnull;
