@@ -37,6 +37,6 @@ CREATE USER MAPPING FOR PUBLIC SERVER anonymize_shards;
 GRANT USAGE ON FOREIGN SERVER anonymize_shards TO PUBLIC;
 SELECT 'CREATE ROLE gdpr_operator LOGIN'
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gdpr_operator') \gexec
-\i $here/functions.sql
+\i '$here/functions.sql'
 SQL
 echo "router set up for $n shards"
