@@ -26,7 +26,7 @@
 ANON_PG_BIN=${ANON_PG_BIN:-/usr/lib/postgresql/15/bin}
 ANON_PG_CONFIG=$ANON_PG_BIN/pg_config
 ANON_DEPS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib
-	libipc-run-perl postgresql-15-cron postgresql-15-dirtyread
+	libipc-run-perl postgresql-15-cron postgresql-15-dirtyread postgresql-15-plproxy
 	build-essential gcc make)
 
 anon_die() { echo "$(basename "$0"): $*" >&2; exit 1; }
