@@ -210,7 +210,7 @@ REVOKE EXECUTE ON FUNCTION anonymize.process_request_batch(integer, timestamptz)
 
 /* The last attempt's outcome, readable. */
 CREATE FUNCTION anonymize.describe_outcome(details jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 SELECT CASE
 	WHEN details OPERATOR(pg_catalog.?) 'blockers' THEN

@@ -168,6 +168,42 @@ purged_whole(const Mapping *m, const Scope *scope)
 	return false;
 }
 
+/*
+ * Whether the erasure itself empties the column for every customer (NULL
+ * or the placeholder, verified before the erasure is recorded), or sets it
+ * to the company name (the customer's name): then it can hold no residue.
+ */
+static bool
+emptied_by_erasure(const Mapping *m, const Scope *scope, const char *column)
+{
+	const ErasedScope *erased = erased_scope_of(m, scope);
+
+	if (erased == NULL)
+		return false;
+	if (erased->name_column != NULL &&
+		strcmp(erased->name_column, column) == 0)
+		return true;
+	for (int i = 0; i < erased->n_columns; i++)
+		if (strcmp(erased->columns[i]->name, column) == 0 &&
+			erased->columns[i]->applies_to == APPLIES_EVERYONE &&
+			is_verified_column(erased->columns[i]))
+			return true;
+	return false;
+}
+
+/* The columns of the scope the search looks at: n of them in *names. */
+static int
+columns_to_search(const Mapping *m, const Scope *scope, const char ***names)
+{
+	int n = searched_columns(scope->relation.relid, names);
+	int kept = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!emptied_by_erasure(m, scope, (*names)[i]))
+			(*names)[kept++] = (*names)[i];
+	return kept;
+}
+
 /* The statements of the check, in plans (MODE_ONE). */
 void
 build_residue_plans(StatementPlans *plans, const Mapping *m,
@@ -204,7 +240,7 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 		/* the verification guarantees that such a scope holds no row */
 		if (purged_whole(m, &m->scopes[i]))
 			continue;
-		n = searched_columns(m->scopes[i].relation.relid, &columns);
+		n = columns_to_search(m, &m->scopes[i], &columns);
 		if (n == 0)
 			continue;
 		sql = residue_search_sql(m, i, columns, n);
