@@ -5,7 +5,8 @@
 
 /*
  * request() and process_requests() get new parameters, and so new
- * signatures: the old functions are dropped with their grants.  Grants made
+ * signatures: the old functions are dropped with their grants, and so is
+ * the view pending_requests, made anew with new columns.  Grants made
  * here would count as the extension's initial privileges, which pg_dump
  * leaves out, so they are not copied: each is named, to be run again.
  */
@@ -30,6 +31,19 @@ BEGIN
 			USING HINT = pg_catalog.format('After the update, run: GRANT EXECUTE ON %s TO %s;',
 										   lost.new_signature, lost.grantee);
 	END LOOP;
+	-- the view pending_requests is made anew, with new columns
+	FOR lost IN
+		SELECT a.grantee::pg_catalog.regrole AS grantee, a.privilege_type
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'anonymize.pending_requests'::pg_catalog.regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+	LOOP
+		RAISE WARNING 'the grant of % on view anonymize.pending_requests to % is dropped with the view',
+			lost.privilege_type, lost.grantee
+			USING HINT = pg_catalog.format('After the update, run: GRANT %s ON anonymize.pending_requests TO %s;',
+										   lost.privilege_type, lost.grantee);
+	END LOOP;
 END
 $$;
 
@@ -45,6 +59,15 @@ ALTER TABLE anonymize.audit_log ADD COLUMN new_request_id uuid;
 UPDATE anonymize.audit_log a SET new_request_id = r.new_request_id
   FROM anonymize.requests r
  WHERE r.request_id OPERATOR(pg_catalog.=) a.request_id;
+-- the old ids stay, so that tickets and receipts that quote them still match
+ALTER TABLE anonymize.requests ADD COLUMN legacy_request_id bigint;
+UPDATE anonymize.requests SET legacy_request_id = request_id;
+ALTER TABLE anonymize.audit_log ADD COLUMN legacy_request_id bigint;
+UPDATE anonymize.audit_log SET legacy_request_id = request_id;
+COMMENT ON COLUMN anonymize.requests.legacy_request_id IS
+'The bigint id of a request recorded before version 1.3 (as request() returned it then); NULL for later ones.';
+COMMENT ON COLUMN anonymize.audit_log.legacy_request_id IS
+'The bigint request id of an erasure recorded before version 1.3; NULL otherwise.';
 ALTER TABLE anonymize.audit_log DROP COLUMN request_id;
 ALTER TABLE anonymize.audit_log RENAME COLUMN new_request_id TO request_id;
 -- (out of the extension first, which also takes it off the list of its

@@ -70,6 +70,19 @@ SELECT anonymized FROM anonymize.anonymize_customer('dddddddd-0000-0000-0000-000
 -- not reported: "kimXlike" is not "kim_like"
 SELECT anonymized FROM anonymize.anonymize_customer('dddddddd-0000-0000-0000-000000000004');
 
+-- Columns of a domain over text, and of a case-insensitive collation, are
+-- searched too.
+CREATE DOMAIN billing.memo AS text;
+CREATE COLLATION billing.case_insensitive
+	(provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+ALTER TABLE billing.customer_notes ADD COLUMN memo billing.memo,
+	ADD COLUMN tag text COLLATE billing.case_insensitive;
+INSERT INTO billing.customers (id, name, email)
+VALUES ('dddddddd-0000-0000-0000-000000000005', 'Dora Domain', 'dora@example.org');
+INSERT INTO billing.customer_notes (customer_id, memo, tag) VALUES
+	('dddddddd-0000-0000-0000-000000000005', 'ask Dora Domain', 'DORA@example.org');
+SELECT anonymized FROM anonymize.anonymize_customer('dddddddd-0000-0000-0000-000000000005');
+
 -- The queue checks too.
 INSERT INTO billing.customers (id, name, email)
 VALUES ('dddddddd-0000-0000-0000-000000000002', 'Queue Person', 'queue@example.org');

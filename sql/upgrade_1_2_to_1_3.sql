@@ -3,10 +3,11 @@
 -- installation in use keeps every request and audit row: request ids become
 -- uuids (unique across databases), in the audit log too; each request gets
 -- its history (the first request), its attempts and its last outcome as
--- jsonb; request() and process_requests() get their new parameters, and the
--- grants of the old signatures are named in a WARNING with the GRANT to run
--- again (a grant made by the script would count as the extension's own,
--- which pg_dump leaves out).
+-- jsonb; the old ids stay as legacy_request_id; request() and
+-- process_requests() get their new parameters, and the grants of the old
+-- signatures and of the view pending_requests (made anew) are named in a
+-- WARNING with the GRANT to run again (a grant made by the script would
+-- count as the extension's own, which pg_dump leaves out).
 --
 \set ECHO none
 SET client_min_messages = warning;
@@ -34,6 +35,7 @@ CREATE ROLE regress_night_operator;
 GRANT EXECUTE ON FUNCTION anonymize.request(uuid, text) TO regress_night_operator;
 GRANT EXECUTE ON PROCEDURE anonymize.process_requests(integer, integer, interval)
 	TO regress_night_operator;
+GRANT SELECT ON anonymize.pending_requests TO regress_night_operator;
 -- The queue of 1.2 in use (written directly: the library is that of 1.3):
 -- acme's request answered with an audit row, jean's failed, maria's
 -- blocked, and an audit row of a direct erasure.
@@ -74,6 +76,13 @@ SELECT a.customer_id, a.request_id IS NOT NULL AS from_request,
        r.customer_id = a.customer_id AS request_of_the_customer
   FROM anonymize.audit_log a LEFT JOIN anonymize.requests r USING (request_id)
  ORDER BY a.customer_id;
+-- the old ids stay, so that a ticket quoting one still finds its request
+SELECT r.customer_id, r.legacy_request_id IS NOT NULL AS has_old_id,
+       a.legacy_request_id = r.legacy_request_id AS audit_has_the_same
+  FROM anonymize.requests r
+  LEFT JOIN anonymize.audit_log a USING (request_id)
+ ORDER BY r.customer_id;
+SELECT count(DISTINCT legacy_request_id) AS distinct_old_ids FROM anonymize.requests;
 -- the first request of each is its history
 SELECT r.customer_id, h.event, h.event_at, h.event_by, h.reference, h.due_at
   FROM anonymize.request_history h JOIN anonymize.requests r USING (request_id)

@@ -531,7 +531,8 @@ residue_search_sql(const Mapping *m, int scope_index,
 					 scope_index);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql,
-						 "%spg_catalog.lower(t.%s::pg_catalog.text) AS v%d",
+						 "%spg_catalog.lower(t.%s::pg_catalog.text"
+						 " COLLATE pg_catalog.\"default\") AS v%d",
 						 i > 0 ? ", " : "", quote_identifier(columns[i]), i);
 	appendStringInfoString(&sql, " FROM ");
 	append_scope_rows(&sql, m, scope, ROOT_ONE, ", ");
@@ -566,7 +567,8 @@ residue_probe_sql(const Mapping *m, int scope_index,
 	appendStringInfo(&sql, "SELECT %d, pg_catalog.bool_or(", scope_index);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql,
-						 "%spg_catalog.lower(t.%s::pg_catalog.text)"
+						 "%spg_catalog.lower(t.%s::pg_catalog.text"
+						 " COLLATE pg_catalog.\"default\")"
 						 " OPERATOR(pg_catalog.~~) ANY ($2)",
 						 i > 0 ? " OR " : "", quote_identifier(columns[i]));
 	appendStringInfoString(&sql, ") FROM ");

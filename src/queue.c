@@ -110,8 +110,11 @@ PG_FUNCTION_INFO_V1(anonymize_process_request_batch);
 	"INSERT INTO anonymize.runs (procedure, started_at, run_by, backend_pid)" \
 	" VALUES ($1, $2, $3, pg_catalog.pg_backend_pid()) RETURNING run_id"
 
+/* Never waits: a run starting at the same time deletes the others. */
 #define EXPIRE_RUNS_SQL                                                       \
-	"DELETE FROM anonymize.runs WHERE started_at OPERATOR(pg_catalog.<) $1"
+	"DELETE FROM anonymize.runs WHERE run_id OPERATOR(pg_catalog.=) ANY"      \
+	" (ARRAY(SELECT run_id FROM anonymize.runs"                               \
+	" WHERE started_at OPERATOR(pg_catalog.<) $1 FOR UPDATE SKIP LOCKED))"
 
 #define UPDATE_RUN_SQL                                                        \
 	"UPDATE anonymize.runs SET batches = $2, anonymized = $3,"                \
@@ -771,6 +774,7 @@ anonymize_process_requests(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	bool        ended = false;
 
+	check_extension_version();
 	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
 		castNode(CallContext, fcinfo->context)->atomic)
 		ereport(
@@ -850,6 +854,7 @@ anonymize_process_request_batch(PG_FUNCTION_ARGS)
 	int       guc_level;
 	int       claimed;
 
+	check_extension_version();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("batch_size must not be null")));

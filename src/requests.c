@@ -138,7 +138,7 @@ requests_define_settings(void)
 		"How long after a request its answer is due.",
 		"anonymize.request() sets the due date to now plus this interval "
 		"unless given one.  GDPR Art. 12(3): one month.",
-		&request_deadline, "1 month", PGC_USERSET, 0, check_request_deadline,
+		&request_deadline, "1 month", PGC_SUSET, 0, check_request_deadline,
 		NULL, NULL);
 }
 
@@ -150,6 +150,16 @@ result_value(int column)
 
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column,
 						 &isnull);
+}
+
+static bool
+result_is_null(int column)
+{
+	bool isnull;
+
+	SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column,
+				  &isnull);
+	return isnull;
 }
 
 /* A uuid of the last result, copied to "result" (allocated by the caller). */
@@ -361,8 +371,10 @@ anonymize_extend_request(PG_FUNCTION_ARGS)
 	TimestampTz latest;
 	Datum       values[2];
 	Interval    allowed = {0, 0, MAX_EXTENSION_MONTHS};
+	Datum       first_due; /* without a history, its own due date */
 	char       *reason;
 
+	check_extension_version();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -391,9 +403,9 @@ anonymize_extend_request(PG_FUNCTION_ARGS)
 						errhint("Record one with anonymize.request().")));
 	copy_uuid(1, request_id);
 	due_at = DatumGetTimestampTz(result_value(2));
-	latest = DatumGetTimestampTz(
-		DirectFunctionCall2(timestamptz_pl_interval, result_value(3),
-							IntervalPGetDatum(&allowed)));
+	first_due = result_is_null(3) ? result_value(2) : result_value(3);
+	latest = DatumGetTimestampTz(DirectFunctionCall2(
+		timestamptz_pl_interval, first_due, IntervalPGetDatum(&allowed)));
 	if (until <= due_at)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("an extension must move the due date later"),
@@ -406,11 +418,10 @@ anonymize_extend_request(PG_FUNCTION_ARGS)
 				 errmsg("an erasure request may be extended by at most %d "
 						"months",
 						MAX_EXTENSION_MONTHS),
-				 errdetail(
-					 "The request of customer %s was first due at %s; "
-					 "GDPR Art. 12(3) allows two further months.",
-					 customer_id_text(values[0]),
-					 timestamptz_to_str(DatumGetTimestampTz(result_value(3)))),
+				 errdetail("The request of customer %s was first due at %s; "
+						   "GDPR Art. 12(3) allows two further months.",
+						   customer_id_text(values[0]),
+						   timestamptz_to_str(DatumGetTimestampTz(first_due))),
 				 errhint("Extend it until %s at the latest.",
 						 timestamptz_to_str(latest))));
 
@@ -436,6 +447,7 @@ anonymize_cancel_request(PG_FUNCTION_ARGS)
 	Datum values[2] = {PG_GETARG_DATUM(0), current_user_text()};
 	bool  cancelled;
 
+	check_extension_version();
 	SPI_connect();
 	if (execute_as_owner(
 			anonymize_extension_owner(),

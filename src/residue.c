@@ -24,6 +24,7 @@
 #include "access/table.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
+#include "parser/parse_coerce.h"
 #include "catalog/pg_collation.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
@@ -31,6 +32,7 @@
 #include "utils/formatting.h"
 #include "utils/memutils.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "anonymize.h"
@@ -148,9 +150,10 @@ searched_columns(Oid relid, const char ***names)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
 
-		if (!attr->attisdropped &&
-			(is_character_type(attr->atttypid) || attr->atttypid == JSONOID ||
-			 attr->atttypid == JSONBOID))
+		Oid base = getBaseType(attr->atttypid); /* domains too */
+
+		if (!attr->attisdropped && (TypeCategory(base) == TYPCATEGORY_STRING ||
+									base == JSONOID || base == JSONBOID))
 			(*names)[n++] = pstrdup(NameStr(attr->attname));
 	}
 	table_close(rel, AccessShareLock);
