@@ -149,11 +149,13 @@ searched_columns(Oid relid, const char ***names)
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		Oid               base;
 
-		Oid base = getBaseType(attr->atttypid); /* domains too */
-
-		if (!attr->attisdropped && (TypeCategory(base) == TYPCATEGORY_STRING ||
-									base == JSONOID || base == JSONBOID))
+		if (attr->attisdropped) /* its type is gone: atttypid is 0 */
+			continue;
+		base = getBaseType(attr->atttypid); /* domains too */
+		if (TypeCategory(base) == TYPCATEGORY_STRING || base == JSONOID ||
+			base == JSONBOID)
 			(*names)[n++] = pstrdup(NameStr(attr->attname));
 	}
 	table_close(rel, AccessShareLock);
