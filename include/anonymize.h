@@ -194,11 +194,14 @@ typedef struct StatementPlans
 	/* MODE_ONE only, for preview() and verify(): */
 	SPIPlanPtr *count_rule;   /* per rule (purge, erase): rows, no locks */
 	SPIPlanPtr  company_test; /* the company test, no locks */
+	/* the residue check (residue.c): MODE_ONE and MODE_MANY_NOWAIT */
 	SPIPlanPtr  residue_capture[2]; /* customer, company test scope */
-	SPIPlanPtr *residue_search;     /* per scope */
+	SPIPlanPtr *residue_search;     /* per scope; MODE_ONE only */
 	SPIPlanPtr  residue_probe;      /* does any scope hold a value? NULL
 									 * unless the searched relations have
 									 * one owner */
+	const MappedRelation *residue_probe_rights; /* the probe runs as its
+												 * owner */
 } StatementPlans;
 
 /*
@@ -279,12 +282,13 @@ extern bool  is_verified_column(const ErasedColumn *column);
 extern char *count_rule_rows_sql(const Mapping *m, const Rule *rule);
 extern char *company_test_sql(const Mapping *m);
 extern char *residue_capture_sql(const Mapping *m, const Scope *scope,
-								 const char *const *columns, int n);
+								 const char *const *columns, int n, bool many);
 extern char *residue_search_sql(const Mapping *m, int scope_index,
 								const char *const *columns, int n);
 extern char *residue_probe_sql(const Mapping *m, int scope_index,
-							   const char *const *columns, int n);
-extern char *audit_insert_sql(bool many);
+							   const char *const *columns, int n, bool many);
+extern const char *residue_probe_customers_sql(void);
+extern char       *audit_insert_sql(bool many);
 
 /* plan_cache.c */
 extern void                  plan_cache_init(void);
@@ -365,6 +369,8 @@ typedef struct CustomerErasure
 
 extern void erase_customers(AnonymizeState *state, StatementMode mode,
 							CustomerErasure *customers, int n);
+extern int  customer_index(CustomerErasure *const *sorted, int n,
+						   Datum customer_id);
 extern void append_rows_deleted(StringInfo json, const Mapping *m,
 								const int64 *counts);
 extern void append_rows_updated(StringInfo json, const Mapping *m,
@@ -390,11 +396,11 @@ extern bool residue_check_enabled(void);
 extern void build_residue_plans(StatementPlans *plans, const Mapping *m,
 								SPIPlanPtr (*prepare)(const char *, int,
 													  Oid *));
-extern bool residue_capture(AnonymizeState *state, Datum customer_id,
-							bool is_company, const char *company,
-							Datum *needles, Datum *fields);
-extern void residue_search(AnonymizeState *state, Datum customer_id,
-						   Datum needles, Datum fields);
+extern void residue_capture(AnonymizeState *state, const StatementPlans *plans,
+							CustomerErasure *const *customers, int n,
+							Datum ids);
+extern void residue_search(AnonymizeState *state, const StatementPlans *plans,
+						   CustomerErasure *const *customers, int n);
 
 /* requests.c */
 extern void requests_define_settings(void);

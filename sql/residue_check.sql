@@ -89,9 +89,27 @@ VALUES ('dddddddd-0000-0000-0000-000000000002', 'Queue Person', 'queue@example.o
 INSERT INTO billing.customer_notes (customer_id, body)
 VALUES ('dddddddd-0000-0000-0000-000000000002', 'reply to queue@example.org');
 SELECT anonymize.request('dddddddd-0000-0000-0000-000000000002') IS NOT NULL AS requested;
+-- In one batch, one probe for all its customers, each with its own values:
+-- the name of the second (quotes, braces, a comma and a backslash, which
+-- the batch passes in an array literal) in its notes; the third's
+-- notes hold the first's email, not its own; the fourth's email has LIKE's
+-- wildcards, which match nothing else.
+INSERT INTO billing.customers (id, name, email) VALUES
+	('dddddddd-0000-0000-0000-000000000006', 'Bob "Curly" {O,Brien}\', 'curly@example.org'),
+	('dddddddd-0000-0000-0000-000000000007', 'Clean Customer', 'clean@example.org'),
+	('dddddddd-0000-0000-0000-000000000008', 'Wild Card', 'o_k%x@example.org');
+INSERT INTO billing.customer_notes (customer_id, body, data) VALUES
+	('dddddddd-0000-0000-0000-000000000006', 'ask Bob "Curly" {O,Brien}\ again', NULL),
+	('dddddddd-0000-0000-0000-000000000007', 'reply to queue@example.org', NULL),
+	('dddddddd-0000-0000-0000-000000000008', 'from oXk%x@example.org and o_kAx@example.org', NULL);
+SELECT count(anonymize.request(id)) AS requested FROM billing.customers
+WHERE id IN ('dddddddd-0000-0000-0000-000000000006', 'dddddddd-0000-0000-0000-000000000007',
+	'dddddddd-0000-0000-0000-000000000008');
 SET client_min_messages = warning;
 CALL anonymize.process_requests();
 RESET client_min_messages;
+SELECT customer_id, state, outcome FROM anonymize.requests
+WHERE customer_id::text LIKE 'dddddddd-%' ORDER BY customer_id;
 
 -- Invalid settings.
 SELECT pg_temp.sqlstate('SET anonymize.residue_check = sometimes');

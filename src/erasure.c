@@ -53,18 +53,24 @@ compare_customers(const void *a, const void *b)
 				  UUID_LEN);
 }
 
-static CustomerErasure *
-find_customer(const Batch *batch, Datum customer_id)
+/* The index of the customer in sorted[0 .. n-1], which is sorted by id. */
+int
+customer_index(CustomerErasure *const *sorted, int n, Datum customer_id)
 {
 	CustomerErasure   key = {.customer_id = customer_id};
 	CustomerErasure  *keyp = &key;
-	CustomerErasure **found =
-		bsearch(&keyp, batch->sorted, batch->n, sizeof(CustomerErasure *),
-				compare_customers);
+	CustomerErasure **found = bsearch(
+		&keyp, sorted, n, sizeof(CustomerErasure *), compare_customers);
 
 	if (found == NULL)
 		elog(ERROR, "anonymize statement returned an unexpected customer");
-	return *found;
+	return found - sorted;
+}
+
+static CustomerErasure *
+find_customer(const Batch *batch, Datum customer_id)
+{
+	return batch->sorted[customer_index(batch->sorted, batch->n, customer_id)];
 }
 
 /* The customer of the last SPI result's row: its first column. */
@@ -695,44 +701,20 @@ audit_customers(Batch *batch, Datum ids, int n)
 
 /* The residue check (residue.c), before the erasure: capture the values. */
 static void
-capture_residue(Batch *batch)
+capture_residue(Batch *batch, Datum ids)
 {
-	if (!residue_check_enabled())
-		return;
-	for (int i = 0; i < batch->n; i++)
-	{
-		CustomerErasure *customer = batch->sorted[i];
-
-		if (customer->outcome == ERASURE_DONE)
-			customer->has_residue = residue_capture(
-				batch->state, customer->customer_id, customer->is_company,
-				customer->company, &customer->residue_needles,
-				&customer->residue_fields);
-	}
+	if (residue_check_enabled())
+		residue_capture(batch->state, batch->statements, batch->sorted,
+						batch->n, ids);
 }
 
 /* The residue check, after the erasure: search for the values. */
 static void
 search_residue(Batch *batch)
 {
-	MemoryContext batch_cxt = CurrentMemoryContext;
-	/* what one customer's search allocates, freed before the next one */
-	MemoryContext customer_cxt = AllocSetContextCreate(
-		batch_cxt, "anonymize residue search", ALLOCSET_SMALL_SIZES);
-
-	for (int i = 0; i < batch->n; i++)
-	{
-		CustomerErasure *customer = batch->sorted[i];
-
-		if (customer->outcome != ERASURE_DONE || !customer->has_residue)
-			continue;
-		MemoryContextSwitchTo(customer_cxt);
-		residue_search(batch->state, customer->customer_id,
-					   customer->residue_needles, customer->residue_fields);
-		MemoryContextSwitchTo(batch_cxt);
-		MemoryContextReset(customer_cxt);
-	}
-	MemoryContextDelete(customer_cxt);
+	if (residue_check_enabled())
+		residue_search(batch->state, batch->statements, batch->sorted,
+					   batch->n);
 }
 
 /*
@@ -778,7 +760,7 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 	check_caller_privileges(state, CHECK_ERASE);
 	classify_customers(&batch, ids);
 	lock_rows(&batch, ids);
-	capture_residue(&batch);
+	capture_residue(&batch, ids);
 	bind_erase_params(&batch, ids, n_eligible, values, nulls);
 	run_operations(&batch, values, nulls);
 	purge_until_gone(&batch, ids, NULL);

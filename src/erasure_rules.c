@@ -86,9 +86,10 @@
 /* How a statement gets its customers. */
 typedef enum Root
 {
-	ROOT_ONE,       /* $1, a uuid */
-	ROOT_MANY,      /* c: the elements of $1, a uuid[] */
-	ROOT_MANY_ERASE /* c: $1 with the company names $3 and kinds $4 */
+	ROOT_ONE,        /* $1, a uuid */
+	ROOT_MANY,       /* c: the elements of $1, a uuid[] */
+	ROOT_MANY_ERASE, /* c: $1 with the company names $3 and kinds $4 */
+	ROOT_OUTER       /* c: a row of the enclosing query */
 } Root;
 
 static Root
@@ -493,22 +494,24 @@ company_test_sql(const Mapping *m)
 
 /*
  * For the residue check (residue.c): the values of columns[] on the
- * customer's row of the scope, as text; one row.
+ * customer's row of the scope, as text; one row.  For many: a row per
+ * customer, after its id.
  */
 char *
 residue_capture_sql(const Mapping *m, const Scope *scope,
-					const char *const *columns, int n)
+					const char *const *columns, int n, bool many)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
+	appendStringInfoString(&sql, many ? "SELECT " C_KEY ", " : "SELECT ");
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql, "%st.%s::pg_catalog.text", i > 0 ? ", " : "",
 						 quote_identifier(columns[i]));
 	appendStringInfoString(&sql, " FROM ");
-	append_scope_rows(&sql, m, scope, ROOT_ONE, ", ");
-	appendStringInfoString(&sql, " LIMIT 1");
+	append_scope_rows(&sql, m, scope, root_of(many, false), ", ");
+	if (!many)
+		appendStringInfoString(&sql, " LIMIT 1");
 	return sql.data;
 }
 
@@ -555,25 +558,55 @@ residue_search_sql(const Mapping *m, int scope_index,
  * hold any of the values in columns[], as one row (index of the scope,
  * true or NULL); $2 holds the values as LIKE patterns ('%value%', lower
  * case).  One aggregate over one scan, cheap to start: residue_search_sql()
- * runs only for a scope that holds one.
+ * runs only for a scope that holds one.  For many (after
+ * residue_probe_customers_sql()): a row (index, customer id) per customer
+ * whose rows of the scope may hold one of its values.
  */
 char *
 residue_probe_sql(const Mapping *m, int scope_index,
-				  const char *const *columns, int n)
+				  const char *const *columns, int n, bool many)
 {
+	const char    *patterns = many ? "c.__anonymize_patterns" : "$2";
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %d, pg_catalog.bool_or(", scope_index);
+	if (many)
+		appendStringInfo(&sql,
+						 "SELECT %d, " C_KEY " FROM c WHERE EXISTS (SELECT"
+						 " FROM ",
+						 scope_index);
+	else
+		appendStringInfo(&sql, "SELECT %d, pg_catalog.bool_or(", scope_index);
+	if (many)
+	{
+		append_scope_rows(&sql, m, &m->scopes[scope_index], ROOT_OUTER, ", ");
+		appendStringInfoString(&sql, " AND (");
+	}
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql,
 						 "%spg_catalog.lower(t.%s::pg_catalog.text"
 						 " COLLATE pg_catalog.\"default\")"
-						 " OPERATOR(pg_catalog.~~) ANY ($2)",
-						 i > 0 ? " OR " : "", quote_identifier(columns[i]));
-	appendStringInfoString(&sql, ") FROM ");
-	append_scope_rows(&sql, m, &m->scopes[scope_index], ROOT_ONE, ", ");
+						 " OPERATOR(pg_catalog.~~) ANY (%s)",
+						 i > 0 ? " OR " : "", quote_identifier(columns[i]),
+						 patterns);
+	appendStringInfoString(&sql, many ? "))" : ") FROM ");
+	if (!many)
+		append_scope_rows(&sql, m, &m->scopes[scope_index], ROOT_ONE, ", ");
 	return sql.data;
+}
+
+/*
+ * Before the probes of residue_probe_sql() for many: the customers "c",
+ * each with its LIKE patterns; $1 holds the ids, $2 the patterns of each
+ * as a text[] literal (arrays of arrays must be rectangular).  Materialized,
+ * so that each customer's literal is parsed once for all scopes.
+ */
+const char *
+residue_probe_customers_sql(void)
+{
+	return "WITH c (__anonymize_key, __anonymize_patterns) AS MATERIALIZED"
+		   " (SELECT u.k, u.p::pg_catalog.text[] FROM ROWS FROM"
+		   " (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u (k, p)) ";
 }
 
 /* Rule 6 for one purge rule: true while a row it covers remains. */

@@ -337,6 +337,8 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 		plans->company_test = prepare_kept(company_test_sql(m), 1, &key);
 		build_residue_plans(plans, m, prepare_kept);
 	}
+	else if (many)
+		build_residue_plans(plans, m, prepare_kept);
 	plans->built = true;
 }
 

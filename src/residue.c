@@ -29,11 +29,13 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/formatting.h"
 #include "utils/memutils.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/uuid.h"
 
 #include "anonymize.h"
 
@@ -209,21 +211,28 @@ columns_to_search(const Mapping *m, const Scope *scope, const char ***names)
 	return kept;
 }
 
-/* The statements of the check, in plans (MODE_ONE). */
+/*
+ * The statements of the check, in plans: for one customer (MODE_ONE) the
+ * capture, the search per scope and the probe of all scopes; for many
+ * (MODE_MANY_NOWAIT) the capture and the probe, for all the customers of
+ * the batch at once.
+ */
 void
 build_residue_plans(StatementPlans *plans, const Mapping *m,
 					SPIPlanPtr (*prepare)(const char *, int, Oid *))
 {
+	bool           many = plans->many;
 	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
 	const Scope   *scopes[2];
 	int            n_scopes = source_scopes(m, scopes);
-	Oid            key = UUIDOID;
+	Oid            key = many ? UUIDARRAYOID : UUIDOID;
 	Oid            search_args[] = {UUIDOID, TEXTARRAYOID, TEXTARRAYOID};
+	Oid            probe_many_args[] = {UUIDARRAYOID, TEXTARRAYOID};
 	StringInfoData all;
 	int            n_searched = 0;
-	Oid            owner = InvalidOid;
 	bool           one_owner = true;
 
+	plans->residue_probe_rights = NULL;
 	for (int s = 0; s < n_scopes; s++)
 	{
 		int          n = residue_sources(m, scopes[s], sources);
@@ -233,14 +242,15 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 			columns[i] = sources[i].column;
 		if (n > 0)
 			plans->residue_capture[s] = prepare(
-				residue_capture_sql(m, scopes[s], columns, n), 1, &key);
+				residue_capture_sql(m, scopes[s], columns, n, many), 1, &key);
 	}
 	initStringInfo(&all);
+	if (many)
+		appendStringInfoString(&all, residue_probe_customers_sql());
 	for (int i = 0; i < m->n_scopes; i++)
 	{
 		const char **columns;
 		int          n;
-		char        *sql;
 
 		/* the verification guarantees that such a scope holds no row */
 		if (purged_whole(m, &m->scopes[i]))
@@ -248,23 +258,23 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 		n = columns_to_search(m, &m->scopes[i], &columns);
 		if (n == 0)
 			continue;
-		sql = residue_search_sql(m, i, columns, n);
-		plans->residue_search[i] = prepare(sql, 3, search_args);
+		if (!many)
+			plans->residue_search[i] =
+				prepare(residue_search_sql(m, i, columns, n), 3, search_args);
 		/* one probe for all, when they run as one role (security.c) */
 		appendStringInfo(&all, "%s(%s)", n_searched > 0 ? " UNION ALL " : "",
-						 residue_probe_sql(m, i, columns, n));
+						 residue_probe_sql(m, i, columns, n, many));
 		if (n_searched++ == 0)
-			owner = m->scopes[i].relation.owner;
-		one_owner = one_owner && m->scopes[i].relation.owner == owner;
+			plans->residue_probe_rights = &m->scopes[i].relation;
+		one_owner = one_owner && m->scopes[i].relation.owner ==
+									 plans->residue_probe_rights->owner;
 	}
-	if (n_searched > 1 && one_owner)
-		plans->residue_probe = prepare(all.data, 2, search_args);
+	/* for one customer, a lone scope is searched at once */
+	if (n_searched > (many ? 0 : 1) && one_owner)
+		plans->residue_probe =
+			prepare(all.data, 2, many ? probe_many_args : search_args);
 }
 
-/*
- * Captures the customer's values before the erasure: fills needles and
- * fields (text[] Datums) for residue_search().  False when there is none.
- */
 /* Whether the value is part of the company name, kept on purpose. */
 static bool
 in_company_name(const char *value, const char *company)
@@ -276,71 +286,127 @@ in_company_name(const char *value, const char *company)
 		   NULL;
 }
 
-bool
-residue_capture(AnonymizeState *state, Datum customer_id, bool is_company,
-				const char *company, Datum *needles, Datum *fields)
+/* The values captured of one customer, and the fields they come from. */
+typedef struct Needles
 {
-	const Mapping        *m = state->mapping;
-	const StatementPlans *plans = get_statements(state, MODE_ONE);
-	MemoryContext         result_cxt = CurrentMemoryContext;
-	/* all but the two arrays, freed at the end: a batch has many customers */
+	Datum *values; /* lower case */
+	Datum *fields;
+	int    n;
+	int    capacity;
+} Needles;
+
+/*
+ * Adds the values of row of the last SPI result, its columns first ..
+ * first + n_sources - 1 (one per source), to the customer's needles.
+ */
+static void
+add_needles(Needles *needles, const CustomerErasure *customer,
+			const ResidueSource *sources, int n_sources, uint64 row, int first)
+{
+	for (int i = 0; i < n_sources; i++)
+	{
+		char *value = SPI_getvalue(SPI_tuptable->vals[row],
+								   SPI_tuptable->tupdesc, first + i);
+		bool  applies =
+			sources[i].applies_to == APPLIES_EVERYONE ||
+			(sources[i].applies_to == APPLIES_COMPANY) == customer->is_company;
+
+		if (value == NULL || !applies ||
+			pg_mbstrlen(value) < MIN_RESIDUE_LENGTH ||
+			in_company_name(value, customer->company))
+			continue;
+		if (needles->n == needles->capacity)
+		{
+			needles->capacity = Max(8, needles->capacity * 2);
+			needles->values =
+				needles->values == NULL
+					? palloc(sizeof(Datum) * needles->capacity)
+					: repalloc(needles->values,
+							   sizeof(Datum) * needles->capacity);
+			needles->fields =
+				needles->fields == NULL
+					? palloc(sizeof(Datum) * needles->capacity)
+					: repalloc(needles->fields,
+							   sizeof(Datum) * needles->capacity);
+		}
+		/* lower case once here, not in every comparison */
+		needles->values[needles->n] = CStringGetTextDatum(
+			str_tolower(value, strlen(value), DEFAULT_COLLATION_OID));
+		needles->fields[needles->n] = CStringGetTextDatum(sources[i].field);
+		needles->n++;
+	}
+}
+
+/*
+ * Captures, before the erasure, the values of the eligible customers among
+ * customers[0 .. n-1] (sorted by id; $1 of the statements is ids): sets
+ * each one's residue_needles and residue_fields (text[]) for
+ * residue_search(), and has_residue when there is any.  For many
+ * customers, one statement per captured scope serves them all.
+ */
+void
+residue_capture(AnonymizeState *state, const StatementPlans *plans,
+				CustomerErasure *const *customers, int n, Datum ids)
+{
+	const Mapping *m = state->mapping;
+	bool           many = plans->many;
+	MemoryContext  result_cxt = CurrentMemoryContext;
+	/* all but the arrays, freed at the end: a batch has many customers */
 	MemoryContext work_cxt = AllocSetContextCreate(
 		result_cxt, "anonymize residue capture", ALLOCSET_SMALL_SIZES);
 	MemoryContext  old = MemoryContextSwitchTo(work_cxt);
 	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
 	const Scope   *scopes[2];
 	int            n_scopes = source_scopes(m, scopes);
-	int            capacity = max_sources(m) * 2;
-	Datum         *values = palloc(sizeof(Datum) * capacity);
-	Datum         *names = palloc(sizeof(Datum) * capacity);
-	int            n_values = 0;
-	bool           found;
+	Needles       *needles = palloc0(sizeof(Needles) * n);
 
+	if (!many)
+		plans = get_statements(state, MODE_ONE);
 	for (int s = 0; s < n_scopes; s++)
 	{
-		int n = residue_sources(m, scopes[s], sources);
+		int n_sources = residue_sources(m, scopes[s], sources);
 
 		if (plans->residue_capture[s] == NULL)
 			continue;
 		if (run_statement(&scopes[s]->relation, plans->residue_capture[s],
-						  &customer_id, NULL, InvalidSnapshot, InvalidSnapshot,
+						  &ids, NULL, InvalidSnapshot, InvalidSnapshot,
 						  true) != SPI_OK_SELECT)
 			elog(ERROR, "could not capture the values of scope \"%s\"",
 				 scopes[s]->name);
 		MemoryContextSwitchTo(work_cxt); /* SPI left its own current */
 		for (uint64 row = 0; row < SPI_processed; row++)
-			for (int i = 0; i < n; i++)
-			{
-				char *value = SPI_getvalue(SPI_tuptable->vals[row],
-										   SPI_tuptable->tupdesc, i + 1);
-				bool  applies =
-					sources[i].applies_to == APPLIES_EVERYONE ||
-					(sources[i].applies_to == APPLIES_COMPANY) == is_company;
+		{
+			bool isnull;
+			int  c = many
+						 ? customer_index(customers, n,
+										  SPI_getbinval(SPI_tuptable->vals[row],
+														SPI_tuptable->tupdesc,
+														1, &isnull))
+						 : 0;
 
-				if (value == NULL || !applies ||
-					pg_mbstrlen(value) < MIN_RESIDUE_LENGTH ||
-					in_company_name(value, company))
-					continue;
-				/* lower case once here, not in every comparison */
-				values[n_values] = CStringGetTextDatum(
-					str_tolower(value, strlen(value), DEFAULT_COLLATION_OID));
-				names[n_values] = CStringGetTextDatum(sources[i].field);
-				n_values++;
-			}
+			add_needles(&needles[c], customers[c], sources, n_sources, row,
+						many ? 2 : 1);
+		}
 		SPI_freetuptable(SPI_tuptable);
 	}
-	found = (n_values > 0);
-	if (found)
+	MemoryContextSwitchTo(result_cxt);
+	for (int c = 0; c < n; c++)
 	{
-		MemoryContextSwitchTo(result_cxt);
-		*needles = PointerGetDatum(construct_array(values, n_values, TEXTOID,
-												   -1, false, TYPALIGN_INT));
-		*fields = PointerGetDatum(construct_array(names, n_values, TEXTOID, -1,
-												  false, TYPALIGN_INT));
+		CustomerErasure *customer = customers[c];
+
+		customer->has_residue =
+			customer->outcome == ERASURE_DONE && needles[c].n > 0;
+		if (!customer->has_residue)
+			continue;
+		customer->residue_needles =
+			PointerGetDatum(construct_array(needles[c].values, needles[c].n,
+											TEXTOID, -1, false, TYPALIGN_INT));
+		customer->residue_fields =
+			PointerGetDatum(construct_array(needles[c].fields, needles[c].n,
+											TEXTOID, -1, false, TYPALIGN_INT));
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work_cxt);
-	return found;
 }
 
 static void search_scopes(const Mapping *m, SPIPlanPtr plan,
@@ -354,14 +420,16 @@ like_patterns(Datum needles)
 	Datum *values;
 	int    n;
 
+	StringInfoData pattern;
+
 	deconstruct_array(DatumGetArrayTypeP(needles), TEXTOID, -1, false,
 					  TYPALIGN_INT, &values, NULL, &n);
+	initStringInfo(&pattern);
 	for (int k = 0; k < n; k++)
 	{
-		char          *needle = TextDatumGetCString(values[k]);
-		StringInfoData pattern;
+		char *needle = TextDatumGetCString(values[k]);
 
-		initStringInfo(&pattern);
+		resetStringInfo(&pattern);
 		appendStringInfoChar(&pattern, '%');
 		for (const char *c = needle; *c != '\0'; c++)
 		{
@@ -376,33 +444,36 @@ like_patterns(Datum needles)
 		construct_array(values, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/*
- * Whether scope i may hold a captured value: the probe's answer when there
- * is one (held[i]), else true.
- */
-static bool *
-probe_scopes(const Mapping *m, const StatementPlans *plans, Datum customer_id,
-			 Datum needles)
+/* Runs the probe of plans with values as its parameters. */
+static void
+run_probe(const StatementPlans *plans, Datum *values)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	bool         *held = palloc(sizeof(bool) * m->n_scopes);
-	Datum         values[2] = {customer_id, like_patterns(needles)};
+
+	/* as the role of any of them: they have one owner */
+	if (run_verifying(plans->residue_probe_rights, plans->residue_probe,
+					  values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not search the customers' rows for residue");
+	MemoryContextSwitchTo(cxt); /* SPI left its own current */
+}
+
+/*
+ * Whether scope i may hold a value captured of the customer: the probe's
+ * answer when there is one (held[i]), else true.
+ */
+static bool *
+probe_scopes(const Mapping *m, const StatementPlans *plans,
+			 const CustomerErasure *customer)
+{
+	bool *held = palloc(sizeof(bool) * m->n_scopes);
+	Datum values[2] = {customer->customer_id,
+					   like_patterns(customer->residue_needles)};
 
 	for (int i = 0; i < m->n_scopes; i++)
 		held[i] = (plans->residue_probe == NULL);
 	if (plans->residue_probe == NULL)
 		return held;
-	/* as the role of any of them: they have one owner */
-	for (int i = 0; i < m->n_scopes; i++)
-		if (plans->residue_search[i] != NULL)
-		{
-			if (run_verifying(&m->scopes[i].relation, plans->residue_probe,
-							  values, NULL) != SPI_OK_SELECT)
-				elog(ERROR,
-					 "could not search the customer's rows for residue");
-			MemoryContextSwitchTo(cxt); /* SPI left its own current */
-			break;
-		}
+	run_probe(plans, values);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool isnull;
@@ -418,24 +489,111 @@ probe_scopes(const Mapping *m, const StatementPlans *plans, Datum customer_id,
 }
 
 /*
- * Searches the customer's remaining rows of every scope for the captured
- * values and reports each column that holds one.  When the relations have
- * one owner, one probe first tells which scopes hold any: usually none.
+ * For many customers: which scopes of which customers the probe says may
+ * hold a value captured of them, in held[customer * n_scopes + scope].
+ * One statement for the batch.
+ */
+static bool *
+probe_customers(const Mapping *m, const StatementPlans *plans,
+				CustomerErasure *const *customers, int n)
+{
+	bool         *held = palloc0(sizeof(bool) * n * m->n_scopes);
+	MemoryContext cxt = CurrentMemoryContext;
+	/* the parameters and the result, freed at the end */
+	MemoryContext work_cxt = AllocSetContextCreate(
+		cxt, "anonymize residue probe", ALLOCSET_DEFAULT_SIZES);
+	Datum *ids;
+	Datum *patterns;
+	int    k = 0;
+	int    dims[1];
+	int    lbs[1] = {1};
+	Datum  values[2];
+
+	MemoryContextSwitchTo(work_cxt);
+	ids = palloc(sizeof(Datum) * n);
+	patterns = palloc(sizeof(Datum) * n);
+
+	for (int c = 0; c < n; c++)
+	{
+		if (!customers[c]->has_residue)
+			continue;
+		ids[k] = customers[c]->customer_id;
+		/* a text[] literal: the customers' arrays differ in length */
+		patterns[k++] = CStringGetTextDatum(OidOutputFunctionCall(
+			F_ARRAY_OUT, like_patterns(customers[c]->residue_needles)));
+	}
+	if (k == 0)
+	{
+		MemoryContextSwitchTo(cxt);
+		MemoryContextDelete(work_cxt);
+		return held;
+	}
+	dims[0] = k;
+	values[0] = PointerGetDatum(construct_md_array(
+		ids, NULL, 1, dims, lbs, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(
+		construct_array(patterns, k, TEXTOID, -1, false, TYPALIGN_INT));
+	run_probe(plans, values);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool isnull;
+		int  scope = DatumGetInt32(SPI_getbinval(
+			 SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
+		int  c =
+			customer_index(customers, n,
+						   SPI_getbinval(SPI_tuptable->vals[row],
+										 SPI_tuptable->tupdesc, 2, &isnull));
+
+		held[c * m->n_scopes + scope] = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	MemoryContextSwitchTo(cxt);
+	MemoryContextDelete(work_cxt);
+	return held;
+}
+
+/*
+ * Searches the remaining rows of every scope, of each customer of
+ * customers[0 .. n-1] with values captured, for those values, and reports
+ * each column that holds one.  When the relations have one owner, a probe
+ * first tells which scopes hold any (usually none): for many customers one
+ * probe for all of them, else one per customer.
  */
 void
-residue_search(AnonymizeState *state, Datum customer_id, Datum needles,
-			   Datum fields)
+residue_search(AnonymizeState *state, const StatementPlans *plans,
+			   CustomerErasure *const *customers, int n)
 {
 	const Mapping        *m = state->mapping;
-	const StatementPlans *plans = get_statements(state, MODE_ONE);
-	Datum                 values[3] = {customer_id, needles, fields};
-	bool                 *held = probe_scopes(m, plans, customer_id, needles);
+	const StatementPlans *one = get_statements(state, MODE_ONE);
+	MemoryContext         cxt = CurrentMemoryContext;
+	/* what one customer's search allocates, freed before the next one */
+	MemoryContext customer_cxt = AllocSetContextCreate(
+		cxt, "anonymize residue search", ALLOCSET_SMALL_SIZES);
+	bool *batch_held = plans->many && plans->residue_probe != NULL
+						   ? probe_customers(m, plans, customers, n)
+						   : NULL;
 
-	for (int i = 0; i < m->n_scopes; i++)
-		if (plans->residue_search[i] != NULL && held[i])
-			search_scopes(m, plans->residue_search[i], &m->scopes[i].relation,
-						  customer_id, values);
-	pfree(held);
+	for (int c = 0; c < n; c++)
+	{
+		const CustomerErasure *customer = customers[c];
+		Datum values[3] = {customer->customer_id, customer->residue_needles,
+						   customer->residue_fields};
+		bool *held;
+
+		if (!customer->has_residue)
+			continue;
+		MemoryContextSwitchTo(customer_cxt);
+		held = batch_held != NULL ? &batch_held[c * m->n_scopes]
+								  : probe_scopes(m, one, customer);
+		for (int i = 0; i < m->n_scopes; i++)
+			if (one->residue_search[i] != NULL && held[i])
+				search_scopes(m, one->residue_search[i],
+							  &m->scopes[i].relation, customer->customer_id,
+							  values);
+		MemoryContextSwitchTo(cxt);
+		MemoryContextReset(customer_cxt);
+	}
+	MemoryContextDelete(customer_cxt);
 }
 
 /*
