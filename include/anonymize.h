@@ -182,7 +182,8 @@ typedef struct StatementPlans
 	SPIPlanPtr *blockers_locking; /* the same, rows locked */
 	SPIPlanPtr  classify;         /* the company test on its own scope */
 	SPIPlanPtr *lock_ancestors;   /* per locked scope, FOR UPDATE */
-	SPIPlanPtr *lock_purge;       /* nowait only: per purge rule */
+	SPIPlanPtr *purge_locking;    /* nowait only: per purge rule, the
+								   * purge with its rows locked NOWAIT */
 	SPIPlanPtr *lock_erased;      /* nowait only: per erased scope */
 	SPIPlanPtr *purge;            /* per purge rule */
 	SPIPlanPtr *verify_purge;     /* per purge rule: does a row remain? */
@@ -270,7 +271,8 @@ extern char *blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows,
 extern char *classify_sql(const Mapping *m, bool many, bool nowait);
 extern char *lock_scope_sql(const Mapping *m, const Scope *scope,
 							const char *strength, bool many, bool nowait);
-extern char *purge_sql(const Mapping *m, const Rule *rule, bool many);
+extern char *purge_sql(const Mapping *m, const Rule *rule, bool many,
+					   bool locking);
 extern char *verify_purge_sql(const Mapping *m, const Rule *rule, bool many);
 extern char *verify_purges_sql(const Mapping *m, bool many);
 extern char *erase_sql(const Mapping *m, const ErasedScope *erased, bool many);

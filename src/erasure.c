@@ -354,13 +354,13 @@ lock_scope_rows(const Scope *scope, SPIPlanPtr plan, Datum ids)
 }
 
 /*
- * Rule 4: the queue locks the rows it will delete or update before
- * changing any,
- * without waiting: a row locked by a billing transaction fails the erasure
- * with lock_not_available at once (the request stays pending, as busy)
- * instead of waiting for it or deadlocking with it.  Where the caller lacks
- * the UPDATE privilege that locking needs, the queue's lock_timeout bounds
- * the wait instead.
+ * Rule 4: the queue locks the rows it will update before changing any, and
+ * each purge locks the rows it deletes (purge_rule()), without waiting: a
+ * row locked by a billing transaction fails the erasure with
+ * lock_not_available at once (the request stays pending, as busy) instead
+ * of waiting for it or deadlocking with it.  Where the caller lacks the
+ * UPDATE privilege that locking needs, the queue's lock_timeout bounds the
+ * wait instead.
  */
 static void
 lock_rows(Batch *batch, Datum ids)
@@ -370,8 +370,6 @@ lock_rows(Batch *batch, Datum ids)
 
 	if (!plans->nowait)
 		return;
-	for (int i = 0; i < m->n_purge_rules; i++)
-		lock_scope_rows(m->purge_rules[i]->scope, plans->lock_purge[i], ids);
 	for (int i = 0; i < m->n_erased_scopes; i++)
 		lock_scope_rows(m->erased_scopes[i].scope, plans->lock_erased[i], ids);
 }
@@ -441,11 +439,14 @@ count_rows(Batch *batch, int index, bool deleted)
 static void
 purge_rule(Batch *batch, int index, Datum ids)
 {
-	const Rule *rule = batch->state->mapping->purge_rules[index];
-	int expected = batch->statements->many ? SPI_OK_SELECT : SPI_OK_DELETE;
+	const Rule           *rule = batch->state->mapping->purge_rules[index];
+	const StatementPlans *plans = batch->statements;
+	int        expected = plans->many ? SPI_OK_SELECT : SPI_OK_DELETE;
+	SPIPlanPtr plan = plans->nowait && can_lock_rows(&rule->scope->relation)
+						  ? plans->purge_locking[index]
+						  : plans->purge[index];
 
-	if (run_modifying(&rule->scope->relation, batch->statements->purge[index],
-					  &ids, NULL) != expected)
+	if (run_modifying(&rule->scope->relation, plan, &ids, NULL) != expected)
 		elog(ERROR, "could not run purge rule \"%s\"", rule->rule_name);
 	count_rows(batch, index, true);
 }

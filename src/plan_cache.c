@@ -150,21 +150,43 @@ audit_customer_index(void)
 	return extension_table_oid("audit_log_customer_id");
 }
 
-/* Prepares one statement and keeps its plan; NULL text gives NULL. */
-SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
+static SPIPlanPtr
+prepare_with_options(const char *sql, int nargs, Oid *argtypes, int options)
 {
 	SPIPlanPtr plan;
 
 	if (sql == NULL)
 		return NULL;
-	plan = SPI_prepare(sql, nargs, argtypes);
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	return plan;
+}
+
+/* Prepares one statement and keeps its plan; NULL text gives NULL. */
+SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	return prepare_with_options(sql, nargs, argtypes, 0);
+}
+
+/*
+ * The same, for a statement for many customers, whose plan is always the
+ * generic one.  A custom plan sees how many ids $1 holds and, for a batch
+ * of hundreds on tables of a few hundred thousand rows, plans hash joins
+ * over a sequential scan of each table, at every batch: the cost model
+ * takes the index probes for uncached reads.  Measured on 30,000 customers
+ * with the data cached, such a batch took twice as long.  The generic plan
+ * follows the customer key through the indexes whatever the table's size,
+ * and is planned once per backend.
+ */
+static SPIPlanPtr
+prepare_kept_generic(const char *sql, int nargs, Oid *argtypes)
+{
+	return prepare_with_options(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /* The kept plan *plan, prepared at the first call of the backend. */
@@ -207,7 +229,7 @@ free_statement_plans(StatementPlans *plans, const Mapping *m)
 	free_plan_array(plans->blockers, m->n_blocker_rules);
 	free_plan_array(plans->blockers_locking, m->n_blocker_rules);
 	free_plan_array(plans->lock_ancestors, m->n_locked_scopes);
-	free_plan_array(plans->lock_purge, m->n_purge_rules);
+	free_plan_array(plans->purge_locking, m->n_purge_rules);
 	free_plan_array(plans->lock_erased, m->n_erased_scopes);
 	free_plan_array(plans->purge, m->n_purge_rules);
 	free_plan_array(plans->verify_purge, m->n_purge_rules);
@@ -257,18 +279,20 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 {
 	bool many = plans->many;
 	bool nowait = plans->nowait;
-	Oid  key = many ? UUIDARRAYOID : UUIDOID;
-	Oid  erase[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID,
-                   many ? BOOLARRAYOID : BOOLOID};
-	Oid  jsonb = many ? JSONBARRAYOID : JSONBOID;
-	Oid  audit[] = {key,    TEXTOID, many ? TEXTARRAYOID : TEXTOID,
-					jsonb,  jsonb,   many ? UUIDARRAYOID : UUIDOID,
-					TEXTOID};
+	SPIPlanPtr (*prepare)(const char *, int, Oid *) =
+		many ? prepare_kept_generic : prepare_kept;
+	Oid key = many ? UUIDARRAYOID : UUIDOID;
+	Oid erase[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID,
+				   many ? BOOLARRAYOID : BOOLOID};
+	Oid jsonb = many ? JSONBARRAYOID : JSONBOID;
+	Oid audit[] = {key,    TEXTOID, many ? TEXTARRAYOID : TEXTOID,
+				   jsonb,  jsonb,   many ? UUIDARRAYOID : UUIDOID,
+				   TEXTOID};
 
 	plans->blockers = plan_array(m->n_blocker_rules);
 	plans->blockers_locking = plan_array(m->n_blocker_rules);
 	plans->lock_ancestors = plan_array(m->n_locked_scopes);
-	plans->lock_purge = plan_array(m->n_purge_rules);
+	plans->purge_locking = plan_array(m->n_purge_rules);
 	plans->lock_erased = plan_array(m->n_erased_scopes);
 	plans->purge = plan_array(m->n_purge_rules);
 	plans->verify_purge = plan_array(m->n_purge_rules);
@@ -279,21 +303,21 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	plans->residue_search = plan_array(m->n_scopes);
 
 	plans->lock_customer =
-		prepare_kept(lock_customer_sql(m, many, nowait), 1, &key);
+		prepare(lock_customer_sql(m, many, nowait), 1, &key);
 	if (many)
-		plans->existing = prepare_kept(existing_customers_sql(m), 1, &key);
+		plans->existing = prepare(existing_customers_sql(m), 1, &key);
 	for (int i = 0; i < m->n_blocker_rules; i++)
 	{
 		const Rule *rule = m->blocker_rules[i];
 
 		plans->blockers[i] =
-			prepare_kept(blocker_sql(m, rule, false, many, false), 1, &key);
+			prepare(blocker_sql(m, rule, false, many, false), 1, &key);
 		plans->blockers_locking[i] =
-			prepare_kept(blocker_sql(m, rule, true, many, nowait), 1, &key);
+			prepare(blocker_sql(m, rule, true, many, nowait), 1, &key);
 	}
-	plans->classify = prepare_kept(classify_sql(m, many, nowait), 1, &key);
+	plans->classify = prepare(classify_sql(m, many, nowait), 1, &key);
 	for (int i = 0; i < m->n_locked_scopes; i++)
-		plans->lock_ancestors[i] = prepare_kept(
+		plans->lock_ancestors[i] = prepare(
 			lock_scope_sql(m, m->locked_scopes[i], "UPDATE", many, nowait), 1,
 			&key);
 	for (int i = 0; i < m->n_purge_rules; i++)
@@ -301,44 +325,43 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 		const Rule *rule = m->purge_rules[i];
 
 		if (nowait)
-			plans->lock_purge[i] = prepare_kept(
-				lock_scope_sql(m, rule->scope, "UPDATE", many, true), 1, &key);
-		plans->purge[i] = prepare_kept(purge_sql(m, rule, many), 1, &key);
+			plans->purge_locking[i] =
+				prepare(purge_sql(m, rule, many, true), 1, &key);
+		plans->purge[i] = prepare(purge_sql(m, rule, many, false), 1, &key);
 		plans->verify_purge[i] =
-			prepare_kept(verify_purge_sql(m, rule, many), 1, &key);
+			prepare(verify_purge_sql(m, rule, many), 1, &key);
 	}
 	if (m->n_purge_rules > 1 && purged_relations_have_one_owner(m))
-		plans->verify_purges =
-			prepare_kept(verify_purges_sql(m, many), 1, &key);
+		plans->verify_purges = prepare(verify_purges_sql(m, many), 1, &key);
 	for (int i = 0; i < m->n_erased_scopes; i++)
 	{
 		const ErasedScope *erased = &m->erased_scopes[i];
 
 		if (nowait && erased->scope != &m->scopes[0])
-			plans->lock_erased[i] = prepare_kept(
+			plans->lock_erased[i] = prepare(
 				lock_scope_sql(m, erased->scope, "NO KEY UPDATE", many, true),
 				1, &key);
 		if (erased->leader == i)
-			plans->erase[i] = prepare_kept(
-				erased->n_members > 1 ? erase_members_sql(m, erased, many)
-									  : erase_sql(m, erased, many),
-				4, erase);
+			plans->erase[i] = prepare(erased->n_members > 1
+										  ? erase_members_sql(m, erased, many)
+										  : erase_sql(m, erased, many),
+									  4, erase);
 		plans->verify_erased[i] =
-			prepare_kept(verify_erased_sql(m, erased, many), 4, erase);
+			prepare(verify_erased_sql(m, erased, many), 4, erase);
 	}
-	plans->audit_insert = prepare_kept(audit_insert_sql(many), 7, audit);
+	plans->audit_insert = prepare(audit_insert_sql(many), 7, audit);
 	if (!many && !nowait)
 	{
 		for (int i = 0; i < m->n_rules; i++)
 			if (m->rules[i].kind == RULE_PURGE ||
 				m->rules[i].kind == RULE_ERASE)
-				plans->count_rule[i] = prepare_kept(
-					count_rule_rows_sql(m, &m->rules[i]), 1, &key);
-		plans->company_test = prepare_kept(company_test_sql(m), 1, &key);
-		build_residue_plans(plans, m, prepare_kept);
+				plans->count_rule[i] =
+					prepare(count_rule_rows_sql(m, &m->rules[i]), 1, &key);
+		plans->company_test = prepare(company_test_sql(m), 1, &key);
+		build_residue_plans(plans, m, prepare);
 	}
 	else if (many)
-		build_residue_plans(plans, m, prepare_kept);
+		build_residue_plans(plans, m, prepare);
 	plans->built = true;
 }
 
