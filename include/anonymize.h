@@ -302,6 +302,10 @@ extern Oid                   relation_owner(Oid relid);
 extern SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *argtypes);
 extern SPIPlanPtr prepare_once(SPIPlanPtr *plan, const char *sql, int nargs,
 							   Oid *argtypes);
+extern SPIPlanPtr prepare_kept_generic(const char *sql, int nargs,
+									   Oid *argtypes);
+extern SPIPlanPtr prepare_once_generic(SPIPlanPtr *plan, const char *sql,
+									   int nargs, Oid *argtypes);
 
 /* security.c */
 typedef enum PrivilegeCheck

@@ -511,9 +511,9 @@ record_attempts(ClaimedBatch *batch, Run *run)
 	values[4] = current_user_text();
 	values[5] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(
 		run->started, (int64)retry_interval * 1000));
-	run_queue_statement(
-		prepare_once(&plans.record_attempts, RECORD_ATTEMPTS_SQL, 6, types),
-		values, NULL, SPI_OK_UPDATE);
+	run_queue_statement(prepare_once_generic(&plans.record_attempts,
+											 RECORD_ATTEMPTS_SQL, 6, types),
+						values, NULL, SPI_OK_UPDATE);
 }
 
 /* Claims and processes one batch; returns the number of requests claimed. */
