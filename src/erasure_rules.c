@@ -581,10 +581,11 @@ residue_search_sql(const Mapping *m, int scope_index,
 
 /*
  * For the residue check, first: whether the customer's rows of the scope
- * hold any of the values in columns[], as one row (index of the scope,
- * true or NULL); $2 holds the values as LIKE patterns ('%value%', lower
- * case).  One aggregate over one scan, cheap to start: residue_search_sql()
- * runs only for a scope that holds one.  For many (after
+ * may hold any of the values in columns[]: a row (the index of the scope)
+ * if they do, none if not; $2 holds the values as LIKE patterns
+ * ('%value%', lower case).  One EXISTS over one scan, cheap to start (an
+ * aggregate costs more to start than its scan): residue_search_sql() runs
+ * only for a scope that holds one.  For many (after
  * residue_probe_customers_sql()): a row (index, customer id) per customer
  * whose rows of the scope may hold one of its values.
  */
@@ -592,32 +593,25 @@ char *
 residue_probe_sql(const Mapping *m, int scope_index,
 				  const char *const *columns, int n, bool many)
 {
-	const char    *patterns = many ? "c.__anonymize_patterns" : "$2";
 	StringInfoData sql;
 
 	initStringInfo(&sql);
 	if (many)
-		appendStringInfo(&sql,
-						 "SELECT %d, " C_KEY " FROM c WHERE EXISTS (SELECT"
-						 " FROM ",
-						 scope_index);
+		appendStringInfo(&sql, "SELECT %d, " C_KEY " FROM c", scope_index);
 	else
-		appendStringInfo(&sql, "SELECT %d, pg_catalog.bool_or(", scope_index);
-	if (many)
-	{
-		append_scope_rows(&sql, m, &m->scopes[scope_index], ROOT_OUTER, ", ");
-		appendStringInfoString(&sql, " AND (");
-	}
+		appendStringInfo(&sql, "SELECT %d", scope_index);
+	appendStringInfoString(&sql, " WHERE EXISTS (SELECT FROM ");
+	append_scope_rows(&sql, m, &m->scopes[scope_index],
+					  many ? ROOT_OUTER : ROOT_ONE, ", ");
+	appendStringInfoString(&sql, " AND (");
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql,
 						 "%spg_catalog.lower(t.%s::pg_catalog.text"
 						 " COLLATE pg_catalog.\"default\")"
 						 " OPERATOR(pg_catalog.~~) ANY (%s)",
 						 i > 0 ? " OR " : "", quote_identifier(columns[i]),
-						 patterns);
-	appendStringInfoString(&sql, many ? "))" : ") FROM ");
-	if (!many)
-		append_scope_rows(&sql, m, &m->scopes[scope_index], ROOT_ONE, ", ");
+						 many ? "c.__anonymize_patterns" : "$2");
+	appendStringInfoString(&sql, "))");
 	return sql.data;
 }
 

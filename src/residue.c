@@ -458,8 +458,8 @@ run_probe(const StatementPlans *plans, Datum *values)
 }
 
 /*
- * Whether scope i may hold a value captured of the customer: the probe's
- * answer when there is one (held[i]), else true.
+ * Whether scope i may hold a value captured of the customer (held[i]): the
+ * probe returns the scopes that may, else every scope may.
  */
 static bool *
 probe_scopes(const Mapping *m, const StatementPlans *plans,
@@ -477,12 +477,10 @@ probe_scopes(const Mapping *m, const StatementPlans *plans,
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool isnull;
-		int  index = DatumGetInt32(SPI_getbinval(
-			 SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
-		bool hit = DatumGetBool(SPI_getbinval(
-			SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
 
-		held[index] = hit && !isnull;
+		held[DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row],
+										 SPI_tuptable->tupdesc, 1, &isnull))] =
+			true;
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return held;
