@@ -319,6 +319,10 @@ typedef enum PrivilegeCheck
 extern int   run_statement(const MappedRelation *rel, SPIPlanPtr plan,
 						   Datum *values, const char *nulls, Snapshot snapshot,
 						   Snapshot crosscheck, bool read_only);
+extern void  run_statement_into(const MappedRelation *rel, SPIPlanPtr plan,
+								Datum *values, const char *nulls,
+								Snapshot snapshot, bool read_only,
+								DestReceiver *dest);
 extern int   run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
 						   Datum *values, const char *nulls);
 extern int   run_verifying(const MappedRelation *rel, SPIPlanPtr plan,

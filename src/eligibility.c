@@ -5,8 +5,8 @@
  *	  balance rule holds it back.
  *
  * Each blocker or balance rule is one statement on its relation, run as the
- * relation's owner, that returns one row per customer it holds back: rows
- * are counted in SQL, never returned.
+ * relation's owner, whose rows a DestReceiver tallies per customer as they
+ * come: no row is kept.
  *
  * In a transaction that uses one snapshot for all its statements
  * (REPEATABLE READ and SERIALIZABLE), a blocker committed after that
@@ -19,10 +19,13 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -52,49 +55,175 @@ customer_exists(AnonymizeState *state, Datum customer_id)
 	return SPI_processed > 0;
 }
 
+/* What the rows of one customer add up to, for a blocker or balance rule. */
+typedef struct Tally
+{
+	pg_uuid_t customer_id; /* the hash key, for many */
+	int64     rows;        /* rows of the scope */
+	int64     blocking;    /* blocker rule: rows whose condition is true */
+	Datum     sum;         /* balance rule: the amounts; 0 until one */
+} Tally;
+
+/*
+ * Receives the rows (customer id, condition or amount) of a rule's
+ * statement and tallies them per customer as they come: memory grows with
+ * the customers, never with their rows.
+ */
+typedef struct TallyReceiver
+{
+	DestReceiver  pub;
+	bool          balance;
+	MemoryContext cxt;     /* the tallies */
+	MemoryContext row_cxt; /* what one row needs, reset after it */
+	HTAB         *by_id;   /* many: customer id -> tally */
+	List         *tallies; /* in the order of their first rows */
+} TallyReceiver;
+
+static void
+tally_startup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	TallyReceiver *receiver = (TallyReceiver *)self;
+	Oid            expected = receiver->balance ? NUMERICOID : BOOLOID;
+
+	if (desc->natts != 2 || TupleDescAttr(desc, 0)->atttypid != UUIDOID ||
+		TupleDescAttr(desc, 1)->atttypid != expected)
+		elog(ERROR, "unexpected row type of a blocker rule's statement");
+}
+
+static Tally *
+find_tally(TallyReceiver *receiver, Datum customer_id)
+{
+	Tally *tally;
+	bool   found = false;
+
+	if (receiver->by_id != NULL)
+		tally = hash_search(receiver->by_id, DatumGetUUIDP(customer_id),
+							HASH_ENTER, &found);
+	else if (receiver->tallies != NIL)
+		return linitial(receiver->tallies); /* one customer */
+	else
+		tally = palloc(sizeof(Tally));
+	if (!found)
+	{
+		memcpy(&tally->customer_id, DatumGetUUIDP(customer_id), UUID_LEN);
+		tally->rows = 0;
+		tally->blocking = 0;
+		tally->sum = (Datum)0;
+		receiver->tallies = lappend(receiver->tallies, tally);
+	}
+	return tally;
+}
+
+static bool
+tally_row(TupleTableSlot *slot, DestReceiver *self)
+{
+	TallyReceiver *receiver = (TallyReceiver *)self;
+	MemoryContext  old = MemoryContextSwitchTo(receiver->cxt);
+	bool           isnull;
+	Tally *tally = find_tally(receiver, slot_getattr(slot, 1, &isnull));
+	Datum  value = slot_getattr(slot, 2, &isnull);
+
+	tally->rows++;
+	if (!isnull && !receiver->balance && DatumGetBool(value))
+		tally->blocking++;
+	else if (!isnull && receiver->balance)
+	{
+		Datum previous = tally->sum;
+
+		MemoryContextSwitchTo(receiver->row_cxt);
+		value = previous == (Datum)0
+					? value
+					: DirectFunctionCall2(numeric_add, previous, value);
+		MemoryContextSwitchTo(receiver->cxt);
+		tally->sum = datumCopy(value, false, -1);
+		if (previous != (Datum)0)
+			pfree(DatumGetPointer(previous));
+		MemoryContextReset(receiver->row_cxt);
+	}
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+tally_nothing(DestReceiver *self)
+{
+}
+
+/* Whether the customer's tally makes the rule hold it back. */
+static bool
+tally_blocks(const TallyReceiver *receiver, const Tally *tally)
+{
+	if (!receiver->balance)
+		return tally->blocking > 0;
+	return tally->sum != (Datum)0 &&
+		   !DatumGetBool(DirectFunctionCall2(
+			   numeric_eq, tally->sum,
+			   DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
+}
+
 /*
  * Runs the statement of one rule for one customer or many (param is a uuid
  * or a uuid[]) with the given snapshot (InvalidSnapshot: the current one),
  * and appends a Blocker per customer it holds back.
  */
 static List *
-run_blocker_rule(const Rule *rule, SPIPlanPtr plan, Datum param,
+run_blocker_rule(const Rule *rule, SPIPlanPtr plan, Datum param, bool many,
 				 Snapshot snapshot, bool read_only, List *blockers)
 {
-	if (run_statement(&rule->scope->relation, plan, &param, NULL, snapshot,
-					  InvalidSnapshot, read_only) != SPI_OK_SELECT)
-		elog(ERROR, "could not check the blockers of a customer");
+	MemoryContext cxt = CurrentMemoryContext;
+	TallyReceiver receiver = {
+		.pub = {tally_row, tally_startup, tally_nothing, tally_nothing,
+				DestNone},
+		.balance = (rule->kind == RULE_BALANCE),
+		.cxt = AllocSetContextCreate(cxt, "anonymize blocker tallies",
+									 ALLOCSET_SMALL_SIZES)};
+	ListCell *cell;
 
-	for (uint64 row = 0; row < SPI_processed; row++)
+	receiver.row_cxt = AllocSetContextCreate(
+		receiver.cxt, "anonymize blocker row", ALLOCSET_SMALL_SIZES);
+	if (many)
 	{
-		HeapTuple tuple = SPI_tuptable->vals[row];
-		TupleDesc desc = SPI_tuptable->tupdesc;
-		Blocker  *blocker = palloc0(sizeof(Blocker));
-		bool      isnull;
+		HASHCTL hash = {.keysize = UUID_LEN,
+						.entrysize = sizeof(Tally),
+						.hcxt = receiver.cxt};
 
+		receiver.by_id = hash_create("anonymize blocker tallies", 64, &hash,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	run_statement_into(&rule->scope->relation, plan, &param, NULL, snapshot,
+					   read_only, &receiver.pub);
+	MemoryContextSwitchTo(cxt); /* SPI left its own current */
+	foreach (cell, receiver.tallies)
+	{
+		const Tally *tally = lfirst(cell);
+		Blocker     *blocker;
+
+		if (!tally_blocks(&receiver, tally))
+			continue;
+		blocker = palloc0(sizeof(Blocker));
 		blocker->rule = rule;
-		/* a copy: the result table is freed below */
-		blocker->customer_id =
-			datumCopy(SPI_getbinval(tuple, desc, 1, &isnull), false, UUID_LEN);
-		blocker->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		if (rule->kind == RULE_BALANCE)
-			blocker->amount = SPI_getvalue(tuple, desc, 3);
+		blocker->customer_id = UUIDPGetDatum(
+			memcpy(palloc(UUID_LEN), &tally->customer_id, UUID_LEN));
+		blocker->rows = receiver.balance ? tally->rows : tally->blocking;
+		if (receiver.balance)
+			blocker->amount =
+				DatumGetCString(DirectFunctionCall1(numeric_out, tally->sum));
 		blockers = lappend(blockers, blocker);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	MemoryContextDelete(receiver.cxt);
 	return blockers;
 }
 
 /* The blockers of every rule, in the order of the rules. */
 static List *
 run_blocker_rules(AnonymizeState *state, SPIPlanPtr *plans, Datum param,
-				  Snapshot snapshot, bool read_only)
+				  bool many, Snapshot snapshot, bool read_only)
 {
 	const Mapping *m = state->mapping;
 	List          *blockers = NIL;
 
 	for (int i = 0; i < m->n_blocker_rules; i++)
-		blockers = run_blocker_rule(m->blocker_rules[i], plans[i], param,
+		blockers = run_blocker_rule(m->blocker_rules[i], plans[i], param, many,
 									snapshot, read_only, blockers);
 	return blockers;
 }
@@ -107,7 +236,7 @@ List *
 find_blockers(AnonymizeState *state, Datum customer_id)
 {
 	return run_blocker_rules(state, get_statements(state, MODE_ONE)->blockers,
-							 customer_id, InvalidSnapshot, true);
+							 customer_id, false, InvalidSnapshot, true);
 }
 
 /* "2 rows of relation "billing.invoices" (invoice not paid or cancelled)" */
@@ -227,15 +356,16 @@ List *
 lock_blockers(AnonymizeState *state, const StatementPlans *statements,
 			  Datum param)
 {
-	List *blockers = run_blocker_rules(state, statements->blockers_locking,
-									   param, InvalidSnapshot, false);
+	List *blockers =
+		run_blocker_rules(state, statements->blockers_locking, param,
+						  statements->many, InvalidSnapshot, false);
 
 	if (blockers != NIL || !IsolationUsesXactSnapshot())
 		return blockers;
 
 	/* Blockers committed after this transaction's snapshot was taken. */
 	blockers = run_blocker_rules(state, statements->blockers, param,
-								 GetLatestSnapshot(), true);
+								 statements->many, GetLatestSnapshot(), true);
 	if (blockers != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),

@@ -307,46 +307,35 @@ lock_customer_sql(const Mapping *m, bool many, bool nowait)
 }
 
 /*
- * Rule 2 for one blocker or balance rule: one row (customer id, rows,
- * amount) per customer that the rule holds back.  A blocker rule holds back
- * a customer with a row whose condition is true; rows counts those rows.  A
- * balance rule holds back a customer whose amounts do not sum to zero;
- * rows counts all its rows and amount is the sum.  With lock_rows, every
- * row of the scope is locked FOR SHARE, not only the blocking ones: a row
- * that does not block yet could be updated into one.  (The rows of its
- * ancestor scopes are locked FOR UPDATE before, by lock_scope_sql(), so
- * that no new row joins the scope; this statement then sees, at READ
- * COMMITTED, the rows committed while it waited for those locks.)
+ * Rule 2 for one blocker or balance rule: a row (customer id, the
+ * condition, or the amount as numeric) per row of the scope, which
+ * eligibility.c tallies as they come, keeping none.  A blocker rule holds
+ * back a customer with a row whose condition is true; a balance rule one
+ * whose amounts do not sum to zero.  With lock_rows, every row of the scope
+ * is locked FOR SHARE, not only the blocking ones: a row that does not
+ * block yet could be updated into one.  (The rows of its ancestor scopes
+ * are locked FOR UPDATE before, by lock_scope_sql(), so that no new row
+ * joins the scope; this statement then sees, at READ COMMITTED, the rows
+ * committed while it waited for those locks.)  No aggregate: an Agg node
+ * costs more to start than the scan under it.
  */
 char *
 blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows, bool many,
 			bool nowait)
 {
 	StringInfoData sql;
-	bool           balance = (rule->kind == RULE_BALANCE);
 	Root           root = root_of(many, false);
 
 	initStringInfo(&sql);
-	appendStringInfoString(
-		&sql, balance ? "SELECT b.key, pg_catalog.count(*), "
-						"pg_catalog.sum(b.value)"
-					  : "SELECT b.key, pg_catalog.count(*) FILTER (WHERE "
-						"b.value), NULL::pg_catalog.numeric");
-	appendStringInfo(&sql, " FROM (SELECT %s AS key, ", root_key(root));
+	appendStringInfo(&sql, "SELECT %s, ", root_key(root));
 	append_expression(&sql, rule->expression);
-	appendStringInfoString(&sql, balance
-									 ? "::pg_catalog.numeric AS value FROM "
-									 : " AS value FROM ");
+	if (rule->kind == RULE_BALANCE)
+		appendStringInfoString(&sql, "::pg_catalog.numeric");
+	appendStringInfoString(&sql, " FROM ");
 	append_scope_rows(&sql, m, rule->scope, root, ", ");
 	if (lock_rows)
 		appendStringInfoString(&sql, nowait ? " FOR SHARE OF t NOWAIT"
 											: " FOR SHARE OF t");
-	appendStringInfoString(
-		&sql, balance ? ") b GROUP BY b.key HAVING "
-						"COALESCE(pg_catalog.sum(b.value), 0) "
-						"OPERATOR(pg_catalog.<>) 0"
-					  : ") b GROUP BY b.key HAVING pg_catalog.count(*) "
-						"FILTER (WHERE b.value) OPERATOR(pg_catalog.>) 0");
 	return sql.data;
 }
 

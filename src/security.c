@@ -27,6 +27,7 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -54,10 +55,57 @@ runs_as_owner(Oid owner)
  * (settings that the owner's code changes are undone when it ends), else as
  * the caller.
  */
-int
-run_statement(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
+static ParamListInfo
+plan_parameters(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	int           n = SPI_getargcount(plan);
+	ParamListInfo params = makeParamList(n);
+
+	for (int i = 0; i < n; i++)
+	{
+		ParamExternData *param = &params->params[i];
+
+		param->value = values[i];
+		param->isnull = (nulls != NULL && nulls[i] == 'n');
+		param->pflags = PARAM_FLAG_CONST;
+		param->ptype = SPI_getargtypeid(plan, i);
+	}
+	return params;
+}
+
+/*
+ * SPI_execute_snapshot(); with dest, the rows go to dest and never into a
+ * tuple table (a read-only statement then runs with snapshot as the
+ * active one).
+ */
+static int
+execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
+			 Snapshot snapshot, Snapshot crosscheck, bool read_only,
+			 DestReceiver *dest)
+{
+	SPIExecuteOptions options = {0};
+	int               result;
+
+	if (dest == NULL)
+		return SPI_execute_snapshot(plan, values, nulls, snapshot, crosscheck,
+									read_only, true, 0);
+	Assert(crosscheck == InvalidSnapshot);
+	Assert(snapshot == InvalidSnapshot || read_only);
+	options.params = plan_parameters(plan, values, nulls);
+	options.read_only = read_only;
+	options.dest = dest;
+	if (snapshot != InvalidSnapshot)
+		PushActiveSnapshot(snapshot);
+	result = SPI_execute_plan_extended(plan, &options);
+	if (snapshot != InvalidSnapshot)
+		PopActiveSnapshot();
+	return result;
+}
+
+static int
+run_as_rights(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 			  const char *nulls, Snapshot snapshot, Snapshot crosscheck,
-			  bool read_only)
+			  bool read_only, DestReceiver *dest)
 {
 	Oid save_userid;
 	int save_sec_context;
@@ -65,17 +113,41 @@ run_statement(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 	int result;
 
 	if (!runs_as_owner(rel->owner))
-		return SPI_execute_snapshot(plan, values, nulls, snapshot, crosscheck,
-									read_only, true, 0);
+		return execute_plan(plan, values, nulls, snapshot, crosscheck,
+							read_only, dest);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(rel->owner,
 						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
 	save_nestlevel = NewGUCNestLevel();
-	result = SPI_execute_snapshot(plan, values, nulls, snapshot, crosscheck,
-								  read_only, true, 0);
+	result = execute_plan(plan, values, nulls, snapshot, crosscheck, read_only,
+						  dest);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return result;
+}
+
+int
+run_statement(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
+			  const char *nulls, Snapshot snapshot, Snapshot crosscheck,
+			  bool read_only)
+{
+	return run_as_rights(rel, plan, values, nulls, snapshot, crosscheck,
+						 read_only, NULL);
+}
+
+/*
+ * The same for a SELECT whose rows go to dest, which tallies them: no row
+ * is kept, however many the statement reads.  snapshot as for
+ * run_statement(); a valid one only for a read-only statement.
+ */
+void
+run_statement_into(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
+				   const char *nulls, Snapshot snapshot, bool read_only,
+				   DestReceiver *dest)
+{
+	if (run_as_rights(rel, plan, values, nulls, snapshot, InvalidSnapshot,
+					  read_only, dest) < 0)
+		elog(ERROR, "could not run an anonymize statement");
 }
 
 /*
