@@ -4,6 +4,7 @@ MODULE_big = anonymize
 OBJS = \
 	src/anonymize.o \
 	src/audit.o \
+	src/company_test.o \
 	src/drop_guard.o \
 	src/eligibility.o \
 	src/foreign_keys.o \

@@ -181,6 +181,8 @@ typedef struct StatementPlans
 	SPIPlanPtr *blockers;         /* per blocker rule: rows, amount */
 	SPIPlanPtr *blockers_locking; /* the same, rows locked */
 	SPIPlanPtr  classify;         /* the company test on its own scope */
+	int         n_captured[2];    /* values for the residue check that
+								   * lock_customer and classify return */
 	SPIPlanPtr *lock_ancestors;   /* per locked scope, FOR UPDATE */
 	SPIPlanPtr *purge_locking;    /* nowait only: per purge rule, the
 								   * purge with its rows locked NOWAIT */
@@ -196,11 +198,10 @@ typedef struct StatementPlans
 	SPIPlanPtr *count_rule;   /* per rule (purge, erase): rows, no locks */
 	SPIPlanPtr  company_test; /* the company test, no locks */
 	/* the residue check (residue.c): MODE_ONE and MODE_MANY_NOWAIT */
-	SPIPlanPtr  residue_capture[2]; /* customer, company test scope */
-	SPIPlanPtr *residue_search;     /* per scope; MODE_ONE only */
-	SPIPlanPtr  residue_probe;      /* does any scope hold a value? NULL
-									 * unless the searched relations have
-									 * one owner */
+	SPIPlanPtr *residue_search; /* per scope; MODE_ONE only */
+	SPIPlanPtr  residue_probe;  /* does any scope hold a value? NULL
+								 * unless the searched relations have
+								 * one owner */
 	const MappedRelation *residue_probe_rights; /* the probe runs as its
 												 * owner */
 } StatementPlans;
@@ -265,10 +266,12 @@ extern void check_extension_owner(void);
 /* erasure_rules.c */
 extern char *customer_exists_sql(const Mapping *m);
 extern char *existing_customers_sql(const Mapping *m);
-extern char *lock_customer_sql(const Mapping *m, bool many, bool nowait);
+extern char *lock_customer_sql(const Mapping *m, bool many, bool nowait,
+							   const char *const *captured, int n_captured);
 extern char *blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows,
 						 bool many, bool nowait);
-extern char *classify_sql(const Mapping *m, bool many, bool nowait);
+extern char *classify_sql(const Mapping *m, bool many, bool nowait,
+						  const char *const *captured, int n_captured);
 extern char *lock_scope_sql(const Mapping *m, const Scope *scope,
 							const char *strength, bool many, bool nowait);
 extern char *purge_sql(const Mapping *m, const Rule *rule, bool many,
@@ -283,8 +286,6 @@ extern char *verify_erased_sql(const Mapping *m, const ErasedScope *erased,
 extern bool  is_verified_column(const ErasedColumn *column);
 extern char *count_rule_rows_sql(const Mapping *m, const Rule *rule);
 extern char *company_test_sql(const Mapping *m);
-extern char *residue_capture_sql(const Mapping *m, const Scope *scope,
-								 const char *const *columns, int n, bool many);
 extern char *residue_search_sql(const Mapping *m, int scope_index,
 								const char *const *columns, int n);
 extern char *residue_probe_sql(const Mapping *m, int scope_index,
@@ -372,6 +373,7 @@ typedef struct CustomerErasure
 	List          *blockers;
 	int64         *rows_deleted; /* per purge rule */
 	int64         *rows_updated; /* per erased scope */
+	char         **captured[2];  /* raw values for residue.c, per source */
 	bool           has_residue;  /* values captured for residue.c */
 	Datum          residue_needles;
 	Datum          residue_fields;
@@ -381,6 +383,11 @@ extern void erase_customers(AnonymizeState *state, StatementMode mode,
 							CustomerErasure *customers, int n);
 extern int  customer_index(CustomerErasure *const *sorted, int n,
 						   Datum customer_id);
+
+/* company_test.c */
+extern void classify_customers(const Mapping *m, const StatementPlans *plans,
+							   CustomerErasure *const *customers, int n,
+							   Datum ids);
 extern void append_rows_deleted(StringInfo json, const Mapping *m,
 								const int64 *counts);
 extern void append_rows_updated(StringInfo json, const Mapping *m,
@@ -406,9 +413,10 @@ extern bool residue_check_enabled(void);
 extern void build_residue_plans(StatementPlans *plans, const Mapping *m,
 								SPIPlanPtr (*prepare)(const char *, int,
 													  Oid *));
-extern void residue_capture(AnonymizeState *state, const StatementPlans *plans,
-							CustomerErasure *const *customers, int n,
-							Datum ids);
+extern int  residue_captured_columns(const Mapping *m, int source,
+									 const char ***columns);
+extern void residue_capture(const Mapping          *m,
+							CustomerErasure *const *customers, int n);
 extern void residue_search(AnonymizeState *state, const StatementPlans *plans,
 						   CustomerErasure *const *customers, int n);
 

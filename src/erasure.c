@@ -194,6 +194,21 @@ read_company(CustomerErasure *customer, uint64 row, int column)
 }
 
 /*
+ * The values the residue check captures on the customer row: n columns of
+ * the last SPI result's row, from first on.
+ */
+static void
+keep_captured_values(CustomerErasure *customer, int n, uint64 row, int first)
+{
+	if (n == 0 || !residue_check_enabled())
+		return;
+	customer->captured[0] = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+		customer->captured[0][i] = SPI_getvalue(
+			SPI_tuptable->vals[row], SPI_tuptable->tupdesc, first + i);
+}
+
+/*
  * Rule 1: lock the customers; from here on nothing new refers to them.
  * With the company test on the customer row, that row also decides company
  * or individual.
@@ -220,6 +235,8 @@ lock_customers(Batch *batch)
 		customer->outcome = ERASURE_DONE;
 		if (m->company_scope == &m->scopes[0])
 			read_company(customer, row, 2);
+		keep_captured_values(customer, batch->statements->n_captured[0], row,
+							 m->company_scope == &m->scopes[0] ? 4 : 2);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (batch->statements->nowait && locked < (uint64)batch->n)
@@ -298,49 +315,6 @@ sort_out_customers(Batch *batch)
 		customer->outcome = ERASURE_BLOCKED;
 		customer->blockers = lappend(customer->blockers, blocker);
 	}
-}
-
-static void
-report_several_company_rows(const Mapping *m, Datum customer_id, int64 rows)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_CARDINALITY_VIOLATION),
-			 errmsg("customer %s has %lld rows in scope \"%s\" of the "
-					"company test",
-					customer_id_text(customer_id), (long long)rows,
-					m->company_scope->name),
-			 errdetail("The company test decides on the one row of the "
-					   "scope that belongs to the customer."),
-			 errhint("Narrow the scope with a condition, or set the company "
-					 "test on another scope with "
-					 "anonymize.set_company_test().")));
-}
-
-/*
- * Rule 3: lock the rows of the company test's scope and decide, before any
- * rewrite, which customers are companies.
- */
-static void
-classify_customers(Batch *batch, Datum ids)
-{
-	const Mapping *m = batch->state->mapping;
-
-	if (batch->statements->classify == NULL)
-		return;
-	if (run_statement(&m->company_scope->relation, batch->statements->classify,
-					  &ids, NULL, InvalidSnapshot, InvalidSnapshot,
-					  false) != SPI_OK_SELECT)
-		elog(ERROR, "could not run the company test");
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		CustomerErasure *customer = row_customer(batch, row);
-
-		if (row_int64(row, 2) > 1)
-			report_several_company_rows(m, customer->customer_id,
-										row_int64(row, 2));
-		read_company(customer, row, 3);
-	}
-	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Runs a lock statement of the scope, where the caller may lock rows. */
@@ -700,13 +674,15 @@ audit_customers(Batch *batch, Datum ids, int n)
 		elog(ERROR, "could not write anonymize.audit_log");
 }
 
-/* The residue check (residue.c), before the erasure: capture the values. */
+/*
+ * The residue check (residue.c), before the erasure: the values to search
+ * for, from those rules 1 and 3 kept.
+ */
 static void
-capture_residue(Batch *batch, Datum ids)
+capture_residue(Batch *batch)
 {
 	if (residue_check_enabled())
-		residue_capture(batch->state, batch->statements, batch->sorted,
-						batch->n, ids);
+		residue_capture(batch->state->mapping, batch->sorted, batch->n);
 }
 
 /* The residue check, after the erasure: search for the values. */
@@ -745,6 +721,7 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 		customers[i].is_company = false;
 		customers[i].company = NULL;
 		customers[i].blockers = NIL;
+		customers[i].captured[0] = customers[i].captured[1] = NULL;
 		customers[i].has_residue = false;
 		customers[i].rows_deleted =
 			palloc0(sizeof(int64) * Max(m->n_purge_rules, 1));
@@ -759,9 +736,10 @@ erase_customers(AnonymizeState *state, StatementMode mode,
 	if (n_eligible == 0)
 		return;
 	check_caller_privileges(state, CHECK_ERASE);
-	classify_customers(&batch, ids);
+	/* rule 3 (company_test.c) */
+	classify_customers(m, batch.statements, batch.sorted, n, ids);
 	lock_rows(&batch, ids);
-	capture_residue(&batch, ids);
+	capture_residue(&batch);
 	bind_erase_params(&batch, ids, n_eligible, values, nulls);
 	run_operations(&batch, values, nulls);
 	purge_until_gone(&batch, ids, NULL);

@@ -282,12 +282,15 @@ append_company_test(StringInfo sql, const Mapping *m)
 
 /*
  * Rule 1: returns the id of every customer locked and, when the company
- * test is on the customer row, whether it is a company and its name.  Many
- * customers are locked in the order of their ids; without waiting, a
- * customer locked by another transaction is skipped.
+ * test is on the customer row, whether it is a company and its name, then
+ * the values of captured[] as text (what the residue check searches for
+ * after the erasure; the row is locked, so they are the values the erasure
+ * finds).  Many customers are locked in the order of their ids; without
+ * waiting, a customer locked by another transaction is skipped.
  */
 char *
-lock_customer_sql(const Mapping *m, bool many, bool nowait)
+lock_customer_sql(const Mapping *m, bool many, bool nowait,
+				  const char *const *captured, int n_captured)
 {
 	StringInfoData sql;
 	const char    *key = quote_identifier(m->customer.key_column);
@@ -296,6 +299,9 @@ lock_customer_sql(const Mapping *m, bool many, bool nowait)
 	appendStringInfo(&sql, "SELECT t.%s", key);
 	if (m->company_scope == &m->scopes[0])
 		append_company_test(&sql, m);
+	for (int i = 0; i < n_captured; i++)
+		appendStringInfo(&sql, ", t.%s::pg_catalog.text",
+						 quote_identifier(captured[i]));
 	appendStringInfo(&sql, " FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) %s",
 					 qualified(&m->customer), key, many ? "ANY ($1)" : "$1");
 	if (many)
@@ -343,12 +349,14 @@ blocker_sql(const Mapping *m, const Rule *rule, bool lock_rows, bool many,
  * Rule 3, when the company test is on a scope of its own: locks the
  * scope's rows FOR NO KEY UPDATE (the lock the rewrite takes anyway, which
  * does not conflict with foreign key checks of rows referencing them;
- * NOWAIT for the queue) and returns one row per customer that has rows:
- * (customer id, rows, is_company, company name), decided on the rows
- * before they are rewritten.
+ * NOWAIT for the queue) and returns a row per row of the scope: (customer
+ * id, is_company, company name, the values of captured[] as text), decided
+ * on the rows before they are rewritten.  company_test.c reads them as
+ * they come: more than one row for a customer is an error.
  */
 char *
-classify_sql(const Mapping *m, bool many, bool nowait)
+classify_sql(const Mapping *m, bool many, bool nowait,
+			 const char *const *captured, int n_captured)
 {
 	StringInfoData sql;
 	Root           root = root_of(many, false);
@@ -356,18 +364,15 @@ classify_sql(const Mapping *m, bool many, bool nowait)
 	if (m->company_scope == NULL || m->company_scope == &m->scopes[0])
 		return NULL;
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT b.key, pg_catalog.count(*),"
-					 " pg_catalog.bool_or(b.is_company),"
-					 " pg_catalog.min(b.company) FROM (SELECT %s AS key",
-					 root_key(root));
+	appendStringInfo(&sql, "SELECT %s", root_key(root));
 	append_company_test(&sql, m);
+	for (int i = 0; i < n_captured; i++)
+		appendStringInfo(&sql, ", t.%s::pg_catalog.text",
+						 quote_identifier(captured[i]));
 	appendStringInfoString(&sql, " FROM ");
 	append_scope_rows(&sql, m, m->company_scope, root, ", ");
 	appendStringInfoString(&sql, nowait ? " FOR NO KEY UPDATE OF t NOWAIT"
 										: " FOR NO KEY UPDATE OF t");
-	appendStringInfoString(&sql,
-						   ") b (key, is_company, company) GROUP BY b.key");
 	return sql.data;
 }
 
@@ -504,29 +509,6 @@ company_test_sql(const Mapping *m)
 	appendStringInfoString(&sql,
 						   ") b (one, is_company, company) HAVING "
 						   "pg_catalog.count(*) OPERATOR(pg_catalog.>) 0");
-	return sql.data;
-}
-
-/*
- * For the residue check (residue.c): the values of columns[] on the
- * customer's row of the scope, as text; one row.  For many: a row per
- * customer, after its id.
- */
-char *
-residue_capture_sql(const Mapping *m, const Scope *scope,
-					const char *const *columns, int n, bool many)
-{
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, many ? "SELECT " C_KEY ", " : "SELECT ");
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%st.%s::pg_catalog.text", i > 0 ? ", " : "",
-						 quote_identifier(columns[i]));
-	appendStringInfoString(&sql, " FROM ");
-	append_scope_rows(&sql, m, scope, root_of(many, false), ", ");
-	if (!many)
-		appendStringInfoString(&sql, " LIMIT 1");
 	return sql.data;
 }
 

@@ -227,12 +227,10 @@ free_plan_array(SPIPlanPtr *plans, int n)
 static void
 free_statement_plans(StatementPlans *plans, const Mapping *m)
 {
-	SPIPlanPtr *single[] = {
-		&plans->lock_customer,      &plans->existing,
-		&plans->classify,           &plans->audit_insert,
-		&plans->company_test,       &plans->residue_capture[0],
-		&plans->residue_capture[1], &plans->verify_purges,
-		&plans->residue_probe};
+	SPIPlanPtr *single[] = {&plans->lock_customer, &plans->existing,
+							&plans->classify,      &plans->audit_insert,
+							&plans->company_test,  &plans->verify_purges,
+							&plans->residue_probe};
 
 	for (size_t i = 0; i < lengthof(single); i++)
 		free_plan(single[i]);
@@ -291,13 +289,15 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	bool nowait = plans->nowait;
 	SPIPlanPtr (*prepare)(const char *, int, Oid *) =
 		many ? prepare_kept_generic : prepare_kept;
-	Oid key = many ? UUIDARRAYOID : UUIDOID;
-	Oid erase[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID,
-				   many ? BOOLARRAYOID : BOOLOID};
-	Oid jsonb = many ? JSONBARRAYOID : JSONBOID;
-	Oid audit[] = {key,    TEXTOID, many ? TEXTARRAYOID : TEXTOID,
-				   jsonb,  jsonb,   many ? UUIDARRAYOID : UUIDOID,
-				   TEXTOID};
+	const char **captured;
+	int          n_captured;
+	Oid          key = many ? UUIDARRAYOID : UUIDOID;
+	Oid          erase[] = {key, TEXTOID, many ? TEXTARRAYOID : TEXTOID,
+                   many ? BOOLARRAYOID : BOOLOID};
+	Oid          jsonb = many ? JSONBARRAYOID : JSONBOID;
+	Oid          audit[] = {key,    TEXTOID, many ? TEXTARRAYOID : TEXTOID,
+							jsonb,  jsonb,   many ? UUIDARRAYOID : UUIDOID,
+							TEXTOID};
 
 	plans->blockers = plan_array(m->n_blocker_rules);
 	plans->blockers_locking = plan_array(m->n_blocker_rules);
@@ -312,8 +312,10 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 	plans->count_rule = plan_array(m->n_rules);
 	plans->residue_search = plan_array(m->n_scopes);
 
-	plans->lock_customer =
-		prepare(lock_customer_sql(m, many, nowait), 1, &key);
+	n_captured = residue_captured_columns(m, 0, &captured);
+	plans->n_captured[0] = n_captured;
+	plans->lock_customer = prepare(
+		lock_customer_sql(m, many, nowait, captured, n_captured), 1, &key);
 	if (many)
 		plans->existing = prepare(existing_customers_sql(m), 1, &key);
 	for (int i = 0; i < m->n_blocker_rules; i++)
@@ -325,7 +327,10 @@ build_statement_plans(StatementPlans *plans, const Mapping *m)
 		plans->blockers_locking[i] =
 			prepare(blocker_sql(m, rule, true, many, nowait), 1, &key);
 	}
-	plans->classify = prepare(classify_sql(m, many, nowait), 1, &key);
+	n_captured = residue_captured_columns(m, 1, &captured);
+	plans->n_captured[1] = n_captured;
+	plans->classify =
+		prepare(classify_sql(m, many, nowait, captured, n_captured), 1, &key);
 	for (int i = 0; i < m->n_locked_scopes; i++)
 		plans->lock_ancestors[i] = prepare(
 			lock_scope_sql(m, m->locked_scopes[i], "UPDATE", many, nowait), 1,

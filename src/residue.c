@@ -213,19 +213,16 @@ columns_to_search(const Mapping *m, const Scope *scope, const char ***names)
 
 /*
  * The statements of the check, in plans: for one customer (MODE_ONE) the
- * capture, the search per scope and the probe of all scopes; for many
- * (MODE_MANY_NOWAIT) the capture and the probe, for all the customers of
- * the batch at once.
+ * search per scope and the probe of all scopes; for many
+ * (MODE_MANY_NOWAIT) the probe, for all the customers of the batch at
+ * once.  (The values are captured by the statements that lock the
+ * customer and the company test's rows: residue_captured_columns().)
  */
 void
 build_residue_plans(StatementPlans *plans, const Mapping *m,
 					SPIPlanPtr (*prepare)(const char *, int, Oid *))
 {
 	bool           many = plans->many;
-	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
-	const Scope   *scopes[2];
-	int            n_scopes = source_scopes(m, scopes);
-	Oid            key = many ? UUIDARRAYOID : UUIDOID;
 	Oid            search_args[] = {UUIDOID, TEXTARRAYOID, TEXTARRAYOID};
 	Oid            probe_many_args[] = {UUIDARRAYOID, TEXTARRAYOID};
 	StringInfoData all;
@@ -233,17 +230,6 @@ build_residue_plans(StatementPlans *plans, const Mapping *m,
 	bool           one_owner = true;
 
 	plans->residue_probe_rights = NULL;
-	for (int s = 0; s < n_scopes; s++)
-	{
-		int          n = residue_sources(m, scopes[s], sources);
-		const char **columns = palloc(sizeof(char *) * Max(n, 1));
-
-		for (int i = 0; i < n; i++)
-			columns[i] = sources[i].column;
-		if (n > 0)
-			plans->residue_capture[s] = prepare(
-				residue_capture_sql(m, scopes[s], columns, n, many), 1, &key);
-	}
 	initStringInfo(&all);
 	if (many)
 		appendStringInfoString(&all, residue_probe_customers_sql());
@@ -286,27 +272,49 @@ in_company_name(const char *value, const char *company)
 		   NULL;
 }
 
+/*
+ * The columns whose values are captured, of source 0 (the customer) or 1
+ * (the company test's scope, when it is not the customer's): their number,
+ * their names in *columns.  The statements that lock those rows return
+ * them (lock_customer_sql(), classify_sql()), erasure.c and company_test.c
+ * keep them in CustomerErasure.captured.
+ */
+int
+residue_captured_columns(const Mapping *m, int source, const char ***columns)
+{
+	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
+	const Scope   *scopes[2];
+	int            n = 0;
+
+	*columns = palloc(sizeof(char *) * max_sources(m));
+	if (source < source_scopes(m, scopes))
+		n = residue_sources(m, scopes[source], sources);
+	for (int i = 0; i < n; i++)
+		(*columns)[i] = sources[i].column;
+	pfree(sources);
+	return n;
+}
+
 /* The values captured of one customer, and the fields they come from. */
 typedef struct Needles
 {
 	Datum *values; /* lower case */
 	Datum *fields;
 	int    n;
-	int    capacity;
 } Needles;
 
 /*
- * Adds the values of row of the last SPI result, its columns first ..
- * first + n_sources - 1 (one per source), to the customer's needles.
+ * Adds the customer's values of one source (one per column of sources) to
+ * its needles, which have room for all: those that apply to the customer's
+ * kind, are long enough and are not part of a company's name.
  */
 static void
 add_needles(Needles *needles, const CustomerErasure *customer,
-			const ResidueSource *sources, int n_sources, uint64 row, int first)
+			const ResidueSource *sources, int n_sources, char **values)
 {
 	for (int i = 0; i < n_sources; i++)
 	{
-		char *value = SPI_getvalue(SPI_tuptable->vals[row],
-								   SPI_tuptable->tupdesc, first + i);
+		char *value = values[i];
 		bool  applies =
 			sources[i].applies_to == APPLIES_EVERYONE ||
 			(sources[i].applies_to == APPLIES_COMPANY) == customer->is_company;
@@ -315,20 +323,6 @@ add_needles(Needles *needles, const CustomerErasure *customer,
 			pg_mbstrlen(value) < MIN_RESIDUE_LENGTH ||
 			in_company_name(value, customer->company))
 			continue;
-		if (needles->n == needles->capacity)
-		{
-			needles->capacity = Max(8, needles->capacity * 2);
-			needles->values =
-				needles->values == NULL
-					? palloc(sizeof(Datum) * needles->capacity)
-					: repalloc(needles->values,
-							   sizeof(Datum) * needles->capacity);
-			needles->fields =
-				needles->fields == NULL
-					? palloc(sizeof(Datum) * needles->capacity)
-					: repalloc(needles->fields,
-							   sizeof(Datum) * needles->capacity);
-		}
 		/* lower case once here, not in every comparison */
 		needles->values[needles->n] = CStringGetTextDatum(
 			str_tolower(value, strlen(value), DEFAULT_COLLATION_OID));
@@ -338,19 +332,16 @@ add_needles(Needles *needles, const CustomerErasure *customer,
 }
 
 /*
- * Captures, before the erasure, the values of the eligible customers among
- * customers[0 .. n-1] (sorted by id; $1 of the statements is ids): sets
- * each one's residue_needles and residue_fields (text[]) for
- * residue_search(), and has_residue when there is any.  For many
- * customers, one statement per captured scope serves them all.
+ * Before the erasure, once the customers are classified: turns the values
+ * kept of each eligible customer among customers[0 .. n-1] into its
+ * residue_needles and residue_fields (text[]) for residue_search(), and
+ * sets has_residue when there is any.  No statement: the values came with
+ * the rows that rules 1 and 3 locked.
  */
 void
-residue_capture(AnonymizeState *state, const StatementPlans *plans,
-				CustomerErasure *const *customers, int n, Datum ids)
+residue_capture(const Mapping *m, CustomerErasure *const *customers, int n)
 {
-	const Mapping *m = state->mapping;
-	bool           many = plans->many;
-	MemoryContext  result_cxt = CurrentMemoryContext;
+	MemoryContext result_cxt = CurrentMemoryContext;
 	/* all but the arrays, freed at the end: a batch has many customers */
 	MemoryContext work_cxt = AllocSetContextCreate(
 		result_cxt, "anonymize residue capture", ALLOCSET_SMALL_SIZES);
@@ -358,52 +349,31 @@ residue_capture(AnonymizeState *state, const StatementPlans *plans,
 	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
 	const Scope   *scopes[2];
 	int            n_scopes = source_scopes(m, scopes);
-	Needles       *needles = palloc0(sizeof(Needles) * n);
+	Needles        needles = {palloc(sizeof(Datum) * max_sources(m)),
+							  palloc(sizeof(Datum) * max_sources(m)), 0};
 
-	if (!many)
-		plans = get_statements(state, MODE_ONE);
-	for (int s = 0; s < n_scopes; s++)
-	{
-		int n_sources = residue_sources(m, scopes[s], sources);
-
-		if (plans->residue_capture[s] == NULL)
-			continue;
-		if (run_statement(&scopes[s]->relation, plans->residue_capture[s],
-						  &ids, NULL, InvalidSnapshot, InvalidSnapshot,
-						  true) != SPI_OK_SELECT)
-			elog(ERROR, "could not capture the values of scope \"%s\"",
-				 scopes[s]->name);
-		MemoryContextSwitchTo(work_cxt); /* SPI left its own current */
-		for (uint64 row = 0; row < SPI_processed; row++)
-		{
-			bool isnull;
-			int  c = many
-						 ? customer_index(customers, n,
-										  SPI_getbinval(SPI_tuptable->vals[row],
-														SPI_tuptable->tupdesc,
-														1, &isnull))
-						 : 0;
-
-			add_needles(&needles[c], customers[c], sources, n_sources, row,
-						many ? 2 : 1);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	MemoryContextSwitchTo(result_cxt);
 	for (int c = 0; c < n; c++)
 	{
 		CustomerErasure *customer = customers[c];
 
-		customer->has_residue =
-			customer->outcome == ERASURE_DONE && needles[c].n > 0;
-		if (!customer->has_residue)
+		customer->has_residue = false;
+		if (customer->outcome != ERASURE_DONE)
 			continue;
-		customer->residue_needles =
-			PointerGetDatum(construct_array(needles[c].values, needles[c].n,
-											TEXTOID, -1, false, TYPALIGN_INT));
-		customer->residue_fields =
-			PointerGetDatum(construct_array(needles[c].fields, needles[c].n,
-											TEXTOID, -1, false, TYPALIGN_INT));
+		needles.n = 0;
+		for (int s = 0; s < n_scopes; s++)
+			if (customer->captured[s] != NULL)
+				add_needles(&needles, customer, sources,
+							residue_sources(m, scopes[s], sources),
+							customer->captured[s]);
+		if (needles.n == 0)
+			continue;
+		MemoryContextSwitchTo(result_cxt);
+		customer->has_residue = true;
+		customer->residue_needles = PointerGetDatum(construct_array(
+			needles.values, needles.n, TEXTOID, -1, false, TYPALIGN_INT));
+		customer->residue_fields = PointerGetDatum(construct_array(
+			needles.fields, needles.n, TEXTOID, -1, false, TYPALIGN_INT));
+		MemoryContextSwitchTo(work_cxt);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work_cxt);
