@@ -284,6 +284,7 @@ extern char *erase_members_sql(const Mapping *m, const ErasedScope *leader,
 extern char *verify_erased_sql(const Mapping *m, const ErasedScope *erased,
 							   bool many);
 extern bool  is_verified_column(const ErasedColumn *column);
+extern bool  scope_rows_are_distinct(const Mapping *m, const Scope *scope);
 extern char *count_rule_rows_sql(const Mapping *m, const Rule *rule);
 extern char *company_test_sql(const Mapping *m);
 extern char *residue_search_sql(const Mapping *m, int scope_index,
@@ -317,25 +318,26 @@ typedef enum PrivilegeCheck
 	CHECK_ERASE    /* an erasure, before it changes rows */
 } PrivilegeCheck;
 
-extern int   run_statement(const MappedRelation *rel, SPIPlanPtr plan,
-						   Datum *values, const char *nulls, Snapshot snapshot,
-						   Snapshot crosscheck, bool read_only);
-extern void  run_statement_into(const MappedRelation *rel, SPIPlanPtr plan,
-								Datum *values, const char *nulls,
-								Snapshot snapshot, bool read_only,
-								DestReceiver *dest);
-extern int   run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
-						   Datum *values, const char *nulls);
-extern int   run_verifying(const MappedRelation *rel, SPIPlanPtr plan,
-						   Datum *values, const char *nulls);
-extern int   execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
-							  const char *nulls, bool read_only);
-extern void  run_expression_check(Oid owner, const char *sql);
-extern void  check_caller_privileges(AnonymizeState *state,
-									 PrivilegeCheck  check);
-extern void  check_rows_visible(AnonymizeState *state);
-extern bool  can_lock_rows(const MappedRelation *rel);
-extern Datum current_user_text(void);
+extern int      run_statement(const MappedRelation *rel, SPIPlanPtr plan,
+							  Datum *values, const char *nulls, Snapshot snapshot,
+							  Snapshot crosscheck, bool read_only);
+extern void     run_statement_into(const MappedRelation *rel, SPIPlanPtr plan,
+								   Datum *values, const char *nulls,
+								   Snapshot snapshot, bool read_only,
+								   DestReceiver *dest);
+extern Snapshot verifying_snapshot(void);
+extern int      run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
+							  Datum *values, const char *nulls);
+extern int      run_verifying(const MappedRelation *rel, SPIPlanPtr plan,
+							  Datum *values, const char *nulls);
+extern int      execute_as_owner(Oid owner, SPIPlanPtr plan, Datum *values,
+								 const char *nulls, bool read_only);
+extern void     run_expression_check(Oid owner, const char *sql);
+extern void     check_caller_privileges(AnonymizeState *state,
+										PrivilegeCheck  check);
+extern void     check_rows_visible(AnonymizeState *state);
+extern bool     can_lock_rows(const MappedRelation *rel);
+extern Datum    current_user_text(void);
 
 /* audit.c */
 extern bool audit_lookup(AnonymizeState *state, Datum customer_id,
@@ -394,13 +396,16 @@ extern void append_rows_updated(StringInfo json, const Mapping *m,
 								const int64 *counts, bool is_company);
 
 /* verify.c */
-extern bool purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);
-extern void all_purged_rows_remain(const Mapping *m, SPIPlanPtr plan,
-								   Datum ids, bool *remain);
-extern void report_purged_rows_remain(const Rule *rule);
-extern void check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan,
-							   Datum *values, const char *nulls,
-							   int64 rows_updated);
+extern bool   purged_rows_remain(const Rule *rule, SPIPlanPtr plan, Datum ids);
+extern void   all_purged_rows_remain(const Mapping *m, SPIPlanPtr plan,
+									 Datum ids, bool *remain);
+extern void   report_purged_rows_remain(const Rule *rule);
+extern int64 *count_unerased(const Mapping *m, const ErasedScope *erased,
+							 SPIPlanPtr plan, Datum *values, const char *nulls,
+							 Snapshot snapshot, bool read_only);
+extern void   check_scope_erased(const Mapping *m, const ErasedScope *erased,
+								 SPIPlanPtr plan, Datum *values,
+								 const char *nulls, int64 rows_updated);
 
 /* inspect.c */
 extern int64 data_again(AnonymizeState *state, Datum customer_id,

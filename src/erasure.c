@@ -517,9 +517,9 @@ verify_erased_scope(Batch *batch, int index, Datum *values, const char *nulls)
 	for (int c = 0; c < batch->n; c++)
 		if (batch->sorted[c]->outcome == ERASURE_DONE)
 			updated += batch->sorted[c]->rows_updated[index];
-	check_scope_erased(&batch->state->mapping->erased_scopes[index],
-					   batch->statements->verify_erased[index], values, nulls,
-					   updated);
+	check_scope_erased(
+		batch->state->mapping, &batch->state->mapping->erased_scopes[index],
+		batch->statements->verify_erased[index], values, nulls, updated);
 }
 
 /*

@@ -882,10 +882,66 @@ is_verified_column(const ErasedColumn *column)
 }
 
 /*
- * Rule 6 for an erased scope: one row, the number of the customers' rows
- * of the scope, then for each verified column (is_verified_column(), in
- * order; for the customer the name first) the number of rows where it
- * holds data although its rule applies; parameters as for erase_sql().
+ * Whether each row of the scope appears once among the scope's rows of
+ * append_scope_join(): the relation is joined to the customer key
+ * directly, through no ancestor (whose rows could join one row twice).
+ */
+bool
+scope_rows_are_distinct(const Mapping *m, const Scope *scope)
+{
+	return scope->parent < 0 ||
+		   (scope->parent == 0 &&
+			strcmp(scope->parent_column, m->customer.key_column) == 0);
+}
+
+/*
+ * The checks of rule 6 on the row "t" of an erased scope, each a boolean
+ * after "separator": for the customer the name first, then each verified
+ * column (is_verified_column(), in order) that holds data although its
+ * rule applies.
+ */
+static void
+append_unerased_checks(StringInfo sql, const Mapping *m,
+					   const ErasedScope *erased, Root root,
+					   const char *before, const char *after)
+{
+	if (erased->scope == &m->scopes[0])
+		appendStringInfo(sql,
+						 "%st.%s::pg_catalog.text IS DISTINCT FROM "
+						 "COALESCE(%s, %s)%s",
+						 before, quote_identifier(m->name.name),
+						 root_company(root), erased_name(m), after);
+	for (int i = 0; i < erased->n_columns; i++)
+	{
+		const ErasedColumn *column = erased->columns[i];
+		const char         *quoted = quote_identifier(column->name);
+
+		if (!is_verified_column(column))
+			continue;
+		appendStringInfoString(sql, before);
+		if (column->applies_to == APPLIES_INDIVIDUAL)
+			appendStringInfo(sql, "NOT %s AND ", root_is_company(root));
+		else if (column->applies_to == APPLIES_COMPANY)
+			appendStringInfo(sql, "%s AND ", root_is_company(root));
+		if (column->not_null)
+			appendStringInfo(sql,
+							 "t.%s::pg_catalog.text OPERATOR(pg_catalog.<>) "
+							 "%s",
+							 quoted, PLACEHOLDER_PARAM);
+		else
+			appendStringInfo(sql, "t.%s IS NOT NULL", quoted);
+		appendStringInfoString(sql, after);
+	}
+}
+
+/*
+ * Rule 6 for an erased scope; parameters as for erase_sql().  Where the
+ * scope's rows are distinct (scope_rows_are_distinct()): a row per row of
+ * the scope, the checks of append_unerased_checks(), which verify.c
+ * counts as they come (no aggregate: an Agg node costs more to start than
+ * the scan under it).  Otherwise one row: the number of the customers'
+ * rows of the scope (a row joined to two ancestor rows counts once, as
+ * UPDATE does), then for each check the number of rows that fail it.
  */
 char *
 verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
@@ -894,34 +950,20 @@ verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
 	Root           root = root_of(many, true);
 
 	initStringInfo(&sql);
-	/* a row joined to two ancestor rows counts once, as UPDATE does */
-	appendStringInfoString(&sql, "SELECT pg_catalog.count(DISTINCT t.ctid)");
-	if (erased->scope == &m->scopes[0])
-		appendStringInfo(
-			&sql,
-			", pg_catalog.count(*) FILTER (WHERE t.%s::pg_catalog."
-			"text IS DISTINCT FROM COALESCE(%s, %s))",
-			quote_identifier(m->name.name), root_company(root),
-			erased_name(m));
-	for (int i = 0; i < erased->n_columns; i++)
+	if (scope_rows_are_distinct(m, erased->scope))
 	{
-		const ErasedColumn *column = erased->columns[i];
-		const char         *quoted = quote_identifier(column->name);
-
-		if (!is_verified_column(column))
-			continue;
-		appendStringInfoString(&sql, ", pg_catalog.count(*) FILTER (WHERE ");
-		if (column->applies_to == APPLIES_INDIVIDUAL)
-			appendStringInfo(&sql, "NOT %s AND ", root_is_company(root));
-		else if (column->applies_to == APPLIES_COMPANY)
-			appendStringInfo(&sql, "%s AND ", root_is_company(root));
-		if (column->not_null)
-			appendStringInfo(&sql,
-							 "t.%s::pg_catalog.text OPERATOR(pg_catalog.<>) "
-							 "%s)",
-							 quoted, PLACEHOLDER_PARAM);
-		else
-			appendStringInfo(&sql, "t.%s IS NOT NULL)", quoted);
+		appendStringInfoString(&sql, "SELECT ");
+		append_unerased_checks(&sql, m, erased, root, "", ", ");
+		/* the last ", " */
+		if (sql.len > 7)
+			sql.data[sql.len -= 2] = '\0';
+	}
+	else
+	{
+		appendStringInfoString(&sql,
+							   "SELECT pg_catalog.count(DISTINCT t.ctid)");
+		append_unerased_checks(&sql, m, erased, root,
+							   ", pg_catalog.count(*) FILTER (WHERE ", ")");
 	}
 	appendStringInfoString(&sql, " FROM ");
 	append_scope_rows(&sql, m, erased->scope, root, ", ");

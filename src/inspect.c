@@ -353,28 +353,22 @@ put_verify_row(ReturnSetInfo *rsinfo, int64 *found, const char *rule_name,
  * their value cannot be told from data).
  */
 static void
-verify_erased(ReturnSetInfo *rsinfo, int64 *found, const ErasedScope *erased,
-			  SPIPlanPtr plan, Datum *values, const char *nulls,
-			  Snapshot snapshot)
+verify_erased(const Mapping *m, ReturnSetInfo *rsinfo, int64 *found,
+			  const ErasedScope *erased, SPIPlanPtr plan, Datum *values,
+			  const char *nulls, Snapshot snapshot)
 {
-	int n = 1;
+	int64 *counts =
+		count_unerased(m, erased, plan, values, nulls, snapshot, true);
+	int n = 0;
 
-	if (run_statement(&erased->scope->relation, plan, values, nulls, snapshot,
-					  InvalidSnapshot, true) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not verify scope \"%s\"", erased->scope->name);
-	if (erased->name_column != NULL && first_int64(++n) > 0)
+	if (erased->name_column != NULL && counts[++n] > 0)
 		put_verify_row(rsinfo, found, NULL, erased->scope, erased->name_column,
-					   first_int64(n));
+					   counts[n]);
 	for (int i = 0; i < erased->n_columns; i++)
-	{
-		if (!is_verified_column(erased->columns[i]))
-			continue;
-		if (first_int64(++n) > 0)
+		if (is_verified_column(erased->columns[i]) && counts[++n] > 0)
 			put_verify_row(rsinfo, found, erased->columns[i]->rule_name,
-						   erased->scope, erased->columns[i]->name,
-						   first_int64(n));
-	}
+						   erased->scope, erased->columns[i]->name, counts[n]);
+	pfree(counts);
 }
 
 /*
@@ -416,7 +410,7 @@ data_again(AnonymizeState *state, Datum customer_id, bool is_company,
 	}
 	values[3] = BoolGetDatum(is_company);
 	for (int i = 0; i < m->n_erased_scopes; i++)
-		verify_erased(rsinfo, &found, &m->erased_scopes[i],
+		verify_erased(m, rsinfo, &found, &m->erased_scopes[i],
 					  plans->verify_erased[i], values, nulls, snapshot);
 	return found;
 }

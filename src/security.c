@@ -75,8 +75,11 @@ plan_parameters(SPIPlanPtr plan, Datum *values, const char *nulls)
 
 /*
  * SPI_execute_snapshot(); with dest, the rows go to dest and never into a
- * tuple table (a read-only statement then runs with snapshot as the
- * active one).
+ * tuple table.  SPI_execute_plan_extended() takes no snapshot: a given one
+ * is made the active snapshot, as SPI_execute_snapshot() would use it (for
+ * a statement that is not read-only, after a CommandCounterIncrement() and
+ * with the new command id, so that it sees what the statements before it
+ * changed), and the statement runs read-only on it.
  */
 static int
 execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
@@ -90,12 +93,18 @@ execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 		return SPI_execute_snapshot(plan, values, nulls, snapshot, crosscheck,
 									read_only, true, 0);
 	Assert(crosscheck == InvalidSnapshot);
-	Assert(snapshot == InvalidSnapshot || read_only);
 	options.params = plan_parameters(plan, values, nulls);
 	options.read_only = read_only;
 	options.dest = dest;
-	if (snapshot != InvalidSnapshot)
+	if (snapshot != InvalidSnapshot && read_only)
 		PushActiveSnapshot(snapshot);
+	else if (snapshot != InvalidSnapshot)
+	{
+		CommandCounterIncrement();
+		PushCopiedSnapshot(snapshot);
+		UpdateActiveSnapshotCommandId();
+		options.read_only = true;
+	}
 	result = SPI_execute_plan_extended(plan, &options);
 	if (snapshot != InvalidSnapshot)
 		PopActiveSnapshot();
@@ -138,7 +147,7 @@ run_statement(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 /*
  * The same for a SELECT whose rows go to dest, which tallies them: no row
  * is kept, however many the statement reads.  snapshot as for
- * run_statement(); a valid one only for a read-only statement.
+ * run_statement().
  */
 void
 run_statement_into(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
@@ -178,10 +187,15 @@ int
 run_verifying(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 			  const char *nulls)
 {
-	return run_statement(rel, plan, values, nulls,
-						 IsolationUsesXactSnapshot() ? GetLatestSnapshot()
-													 : InvalidSnapshot,
+	return run_statement(rel, plan, values, nulls, verifying_snapshot(),
 						 InvalidSnapshot, false);
+}
+
+/* The snapshot of run_verifying(), for run_statement_into(). */
+Snapshot
+verifying_snapshot(void)
+{
+	return IsolationUsesXactSnapshot() ? GetLatestSnapshot() : InvalidSnapshot;
 }
 
 /*

@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+
 #include "anonymize.h"
 
 /* True while a row that the purge rule covers remains. */
@@ -90,60 +92,137 @@ report_column_not_erased(const MappedRelation *rel, const char *column,
 					 rel->schema, rel->name)));
 }
 
+/* The number of checks of an erased scope (append_unerased_checks()). */
+static int
+n_checks(const ErasedScope *erased)
+{
+	int n = erased->name_column != NULL ? 1 : 0;
+
+	for (int i = 0; i < erased->n_columns; i++)
+		if (is_verified_column(erased->columns[i]))
+			n++;
+	return n;
+}
+
+/* Counts the rows of verify_erased_sql() as they come, keeping none. */
+typedef struct CheckReceiver
+{
+	DestReceiver pub;
+	int64       *counts;   /* rows, then the rows failing each check */
+	int          n_checks; /* the columns of each row */
+} CheckReceiver;
+
+static bool
+count_check_row(TupleTableSlot *slot, DestReceiver *self)
+{
+	CheckReceiver *receiver = (CheckReceiver *)self;
+
+	receiver->counts[0]++;
+	for (int k = 1; k <= slot->tts_tupleDescriptor->natts; k++)
+	{
+		bool isnull;
+
+		if (DatumGetBool(slot_getattr(slot, k, &isnull)) && !isnull)
+			receiver->counts[k]++;
+	}
+	return true;
+}
+
+static void
+check_rows_startup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	bool expected = (desc->natts == ((CheckReceiver *)self)->n_checks);
+
+	for (int k = 0; k < desc->natts; k++)
+		expected = expected && TupleDescAttr(desc, k)->atttypid == BOOLOID;
+	if (!expected)
+		elog(ERROR, "unexpected row type of a verification statement");
+}
+
+static void
+check_rows_nothing(DestReceiver *self)
+{
+}
+
 /*
- * Errors out unless the customer's rows of an erased scope are erased: no
- * more rows than its UPDATE changed (rows_updated, so that a replaced
- * column counts as erased), and every verified column (one count of rows
- * still holding data each, in the order of verify_erased_sql()) erased.
+ * Runs the verification statement of an erased scope (verify_erased_sql())
+ * with snapshot and read_only as for run_statement(), and returns its
+ * counts: the customers' rows of the scope, then for each check (the name,
+ * then each verified column) the rows that still hold data; as many as
+ * 1 + n_checks().
  */
-void
-check_scope_erased(const ErasedScope *erased, SPIPlanPtr plan, Datum *values,
-				   const char *nulls, int64 rows_updated)
+int64 *
+count_unerased(const Mapping *m, const ErasedScope *erased, SPIPlanPtr plan,
+			   Datum *values, const char *nulls, Snapshot snapshot,
+			   bool read_only)
 {
 	const MappedRelation *rel = &erased->scope->relation;
-	bool                  isnull;
-	int64                 rows;
-	int                   n = 1;
+	int                   n = 1 + n_checks(erased);
+	int64                *counts = palloc0(sizeof(int64) * n);
+	CheckReceiver         receiver = {{count_check_row, check_rows_startup,
+									   check_rows_nothing, check_rows_nothing,
+									   DestNone},
+									  counts,
+									  n - 1};
 
-	if (run_verifying(rel, plan, values, nulls) != SPI_OK_SELECT ||
+	if (scope_rows_are_distinct(m, erased->scope))
+	{
+		run_statement_into(rel, plan, values, nulls, snapshot, read_only,
+						   &receiver.pub);
+		return counts;
+	}
+	if (run_statement(rel, plan, values, nulls, snapshot, InvalidSnapshot,
+					  read_only) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not verify the erasure of scope \"%s\"",
 			 erased->scope->name);
-	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
-	if (rows > rows_updated)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-			 errmsg("rows of relation \"%s.%s\" were not erased", rel->schema,
-					rel->name),
-			 errdetail("Scope \"%s\" holds %lld %s of the customer "
-					   "after the erasure, which updated %lld; nothing "
-					   "was changed.",
-					   erased->scope->name, (long long)rows,
-					   rows == 1 ? "row" : "rows", (long long)rows_updated),
-			 errhint("Look for triggers or rules on \"%s.%s\" that skip "
-					 "the update of a row or insert rows while the "
-					 "customer's data is erased.",
-					 rel->schema, rel->name)));
+	for (int k = 0; k < n; k++)
+	{
+		bool isnull;
 
-	if (erased->name_column != NULL)
-	{
-		/* the customer's name, which verify_erased_sql() counts first */
-		n++;
-		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, n, &isnull));
-		if (rows > 0)
-			report_column_not_erased(rel, erased->name_column, rows);
+		counts[k] = DatumGetInt64(SPI_getbinval(
+			SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1, &isnull));
 	}
+	SPI_freetuptable(SPI_tuptable);
+	return counts;
+}
+
+/*
+ * Errors out unless the customer's rows of an erased scope are erased: no
+ * more rows than its UPDATE changed (rows_updated, so that a replaced
+ * column counts as erased), and every verified column erased.
+ */
+void
+check_scope_erased(const Mapping *m, const ErasedScope *erased,
+				   SPIPlanPtr plan, Datum *values, const char *nulls,
+				   int64 rows_updated)
+{
+	const MappedRelation *rel = &erased->scope->relation;
+	int64 *counts = count_unerased(m, erased, plan, values, nulls,
+								   verifying_snapshot(), false);
+	int    n = 0;
+
+	if (counts[0] > rows_updated)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("rows of relation \"%s.%s\" were not erased",
+						rel->schema, rel->name),
+				 errdetail("Scope \"%s\" holds %lld %s of the customer "
+						   "after the erasure, which updated %lld; nothing "
+						   "was changed.",
+						   erased->scope->name, (long long)counts[0],
+						   counts[0] == 1 ? "row" : "rows",
+						   (long long)rows_updated),
+				 errhint("Look for triggers or rules on \"%s.%s\" that skip "
+						 "the update of a row or insert rows while the "
+						 "customer's data is erased.",
+						 rel->schema, rel->name)));
+
+	/* the customer's name, which verify_erased_sql() checks first */
+	if (erased->name_column != NULL && counts[++n] > 0)
+		report_column_not_erased(rel, erased->name_column, counts[n]);
 	for (int i = 0; i < erased->n_columns; i++)
-	{
-		if (!is_verified_column(erased->columns[i]))
-			continue;
-		n++;
-		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, n, &isnull));
-		if (rows > 0)
-			report_column_not_erased(rel, erased->columns[i]->name, rows);
-	}
+		if (is_verified_column(erased->columns[i]) && counts[++n] > 0)
+			report_column_not_erased(rel, erased->columns[i]->name, counts[n]);
+	pfree(counts);
 }
