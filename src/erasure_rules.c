@@ -429,8 +429,11 @@ end_counted(StringInfo sql, bool many)
  * is locked and deleted in one pass, while its page is at hand, instead of
  * a pass that locks every row of the batch and a second one that deletes
  * them (when the batch's rows outgrow shared_buffers, the second pass reads
- * them again).  A row that a concurrent update moved is not deleted by
- * ctid: the verification (rule 6) finds it and purges again.
+ * them again).  A ctid is unique within one table only: the join matches
+ * tableoid too, or a partition's or inheritance child's row at the same
+ * ctid as a purged row of another partition would go with it.  A row that
+ * a concurrent update moved is not deleted by ctid: the verification (rule
+ * 6) finds it and purges again.
  */
 char *
 purge_sql(const Mapping *m, const Rule *rule, bool many, bool locking)
@@ -449,13 +452,17 @@ purge_sql(const Mapping *m, const Rule *rule, bool many, bool locking)
 		return sql.data;
 	}
 	appendStringInfo(&sql,
-					 "%s t USING (SELECT t.ctid AS __anonymize_tid, %s AS"
-					 " __anonymize_key FROM ",
+					 "%s t USING (SELECT t.tableoid AS __anonymize_rel,"
+					 " t.ctid AS __anonymize_tid, %s AS __anonymize_key"
+					 " FROM ",
 					 qualified(&rule->scope->relation), root_key(root));
 	append_scope_rows(&sql, m, rule->scope, root, ", ");
 	append_rule_condition(&sql, rule);
-	appendStringInfoString(&sql, " FOR UPDATE OF t NOWAIT) l WHERE t.ctid"
-								 " OPERATOR(pg_catalog.=) l.__anonymize_tid");
+	appendStringInfoString(&sql,
+						   " FOR UPDATE OF t NOWAIT) l WHERE t.ctid"
+						   " OPERATOR(pg_catalog.=) l.__anonymize_tid AND"
+						   " t.tableoid OPERATOR(pg_catalog.=)"
+						   " l.__anonymize_rel");
 	if (many)
 		appendStringInfoString(&sql, " RETURNING l.__anonymize_key AS key)"
 									 " SELECT d.key, pg_catalog.count(*)"
