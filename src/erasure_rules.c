@@ -434,8 +434,11 @@ end_counted(StringInfo sql, bool many)
  * is locked and deleted in one pass, while its page is at hand, instead of
  * a pass that locks every row of the batch and a second one that deletes
  * them (when the batch's rows outgrow shared_buffers, the second pass reads
- * them again).  A row that a concurrent update moved is not deleted by
- * ctid: the verification (rule 6) finds it and purges again.
+ * them again).  A ctid is unique within one table only: the join matches
+ * tableoid too, or a partition's or inheritance child's row at the same
+ * ctid as a purged row of another partition would go with it.  A row that
+ * a concurrent update moved is not deleted by ctid: the verification (rule
+ * 6) finds it and purges again.
  */
 char *
 purge_sql(const Mapping *m, const Rule *rule, bool many, bool locking)
@@ -454,13 +457,17 @@ purge_sql(const Mapping *m, const Rule *rule, bool many, bool locking)
 		return sql.data;
 	}
 	appendStringInfo(&sql,
-					 "%s t USING (SELECT t.ctid AS __anonymize_tid, %s AS"
-					 " __anonymize_key FROM ",
+					 "%s t USING (SELECT t.tableoid AS __anonymize_rel,"
+					 " t.ctid AS __anonymize_tid, %s AS __anonymize_key"
+					 " FROM ",
 					 qualified(&rule->scope->relation), root_key(root));
 	append_scope_rows(&sql, m, rule->scope, root, ", ");
 	append_rule_condition(&sql, rule);
-	appendStringInfoString(&sql, " FOR UPDATE OF t NOWAIT) l WHERE t.ctid"
-								 " OPERATOR(pg_catalog.=) l.__anonymize_tid");
+	appendStringInfoString(&sql,
+						   " FOR UPDATE OF t NOWAIT) l WHERE t.ctid"
+						   " OPERATOR(pg_catalog.=) l.__anonymize_tid AND"
+						   " t.tableoid OPERATOR(pg_catalog.=)"
+						   " l.__anonymize_rel");
 	if (many)
 		appendStringInfoString(&sql, " RETURNING l.__anonymize_key AS key)"
 									 " SELECT d.key, pg_catalog.count(*)"
@@ -480,7 +487,8 @@ count_rule_rows_sql(const Mapping *m, const Rule *rule)
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
-						   "SELECT pg_catalog.count(DISTINCT t.ctid) FROM ");
+						   "SELECT pg_catalog.count(DISTINCT (t.tableoid,"
+						   " t.ctid)) FROM ");
 	append_scope_rows(&sql, m, rule->scope, ROOT_ONE, ", ");
 	if (rule->kind == RULE_PURGE)
 		append_rule_condition(&sql, rule);
@@ -766,9 +774,11 @@ erase_sql(const Mapping *m, const ErasedScope *erased, bool many)
 }
 
 /*
- * The rows of the erased scopes of one relation, one per row: its ctid
- * "tid", whether it belongs to each scope ("in1", "in2", ...) and, for
- * many, one of its customers ("key") and its kind ("is_company").
+ * The rows of the erased scopes of one relation, one per row: its table
+ * "rel" and ctid "tid" (a ctid is unique within one partition or
+ * inheritance child only), whether it belongs to each scope ("in1", "in2",
+ * ...) and, for many, one of its customers ("key") and its kind
+ * ("is_company").
  */
 static void
 append_members_rows(StringInfo sql, const Mapping *m,
@@ -776,7 +786,7 @@ append_members_rows(StringInfo sql, const Mapping *m,
 {
 	Root root = root_of(many, true);
 
-	appendStringInfoString(sql, "(SELECT x.tid");
+	appendStringInfoString(sql, "(SELECT x.rel, x.tid");
 	if (many)
 		appendStringInfoString(sql,
 							   ", (pg_catalog.array_agg(x.key))[1] AS key,"
@@ -793,15 +803,16 @@ append_members_rows(StringInfo sql, const Mapping *m,
 	{
 		const ErasedScope *member = &m->erased_scopes[leader->members[k - 1]];
 
-		appendStringInfo(sql, "%sSELECT t.ctid AS tid, %d AS member",
-						 k > 1 ? " UNION ALL " : "", k);
+		appendStringInfo(
+			sql, "%sSELECT t.tableoid AS rel, t.ctid AS tid, %d AS member",
+			k > 1 ? " UNION ALL " : "", k);
 		if (many)
 			appendStringInfoString(sql, ", " C_KEY " AS key, " C_IS_COMPANY
 										" AS is_company");
 		appendStringInfoString(sql, " FROM ");
 		append_scope_rows(sql, m, member->scope, root, ", ");
 	}
-	appendStringInfoString(sql, ") x GROUP BY x.tid) m");
+	appendStringInfoString(sql, ") x GROUP BY x.rel, x.tid) m");
 }
 
 /*
@@ -857,7 +868,8 @@ erase_members_sql(const Mapping *m, const ErasedScope *leader, bool many)
 	appendStringInfoString(&sql, " FROM ");
 	append_members_rows(&sql, m, leader, many);
 	appendStringInfoString(
-		&sql, " WHERE t.ctid OPERATOR(pg_catalog.=) m.tid RETURNING");
+		&sql, " WHERE t.ctid OPERATOR(pg_catalog.=) m.tid AND t.tableoid"
+			  " OPERATOR(pg_catalog.=) m.rel RETURNING");
 	if (many)
 		appendStringInfoString(&sql, " m.key,");
 	for (int k = 1; k <= leader->n_members; k++)
