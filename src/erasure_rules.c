@@ -953,7 +953,8 @@ append_unerased_checks(StringInfo sql, const Mapping *m,
  * counts as they come (no aggregate: an Agg node costs more to start than
  * the scan under it).  Otherwise one row: the number of the customers'
  * rows of the scope (a row joined to two ancestor rows counts once, as
- * UPDATE does), then for each check the number of rows that fail it.
+ * UPDATE does; by table and ctid), then for each check the number of rows
+ * that fail it.
  */
 char *
 verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
@@ -972,8 +973,9 @@ verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
 	}
 	else
 	{
-		appendStringInfoString(&sql,
-							   "SELECT pg_catalog.count(DISTINCT t.ctid)");
+		/* a ctid is unique within one partition or child only */
+		appendStringInfoString(&sql, "SELECT pg_catalog.count(DISTINCT"
+									 " (t.tableoid, t.ctid))");
 		append_unerased_checks(&sql, m, erased, root,
 							   ", pg_catalog.count(*) FILTER (WHERE ", ")");
 	}
