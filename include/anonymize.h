@@ -318,13 +318,16 @@ typedef enum PrivilegeCheck
 	CHECK_ERASE    /* an erasure, before it changes rows */
 } PrivilegeCheck;
 
-extern int      run_statement(const MappedRelation *rel, SPIPlanPtr plan,
-							  Datum *values, const char *nulls, Snapshot snapshot,
-							  Snapshot crosscheck, bool read_only);
-extern void     run_statement_into(const MappedRelation *rel, SPIPlanPtr plan,
-								   Datum *values, const char *nulls,
-								   Snapshot snapshot, bool read_only,
-								   DestReceiver *dest);
+extern int run_statement(const MappedRelation *rel, SPIPlanPtr plan,
+						 Datum *values, const char *nulls, Snapshot snapshot,
+						 Snapshot crosscheck, bool read_only);
+extern DestReceiver
+			row_receiver(bool (*receive_row)(TupleTableSlot *, DestReceiver *),
+						 void (*startup)(DestReceiver *, int, TupleDesc));
+extern void run_statement_into(const MappedRelation *rel, SPIPlanPtr plan,
+							   Datum *values, const char *nulls,
+							   Snapshot snapshot, bool read_only,
+							   DestReceiver *dest);
 extern Snapshot verifying_snapshot(void);
 extern int      run_modifying(const MappedRelation *rel, SPIPlanPtr plan,
 							  Datum *values, const char *nulls);

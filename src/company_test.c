@@ -83,11 +83,6 @@ company_row(TupleTableSlot *slot, DestReceiver *self)
 }
 
 static void
-company_rows_nothing(DestReceiver *self)
-{
-}
-
-static void
 report_several_company_rows(const Mapping *m, Datum customer_id, int64 rows)
 {
 	ereport(ERROR,
@@ -113,15 +108,14 @@ void
 classify_customers(const Mapping *m, const StatementPlans *plans,
 				   CustomerErasure *const *customers, int n, Datum ids)
 {
-	CompanyRowReceiver receiver = {.pub = {company_row, company_rows_startup,
-										   company_rows_nothing,
-										   company_rows_nothing, DestNone},
-								   .customers = customers,
-								   .n = n,
-								   .many = plans->many,
-								   .n_captured = plans->n_captured[1],
-								   .rows = palloc0(sizeof(int64) * n),
-								   .cxt = CurrentMemoryContext};
+	CompanyRowReceiver receiver = {
+		.pub = row_receiver(company_row, company_rows_startup),
+		.customers = customers,
+		.n = n,
+		.many = plans->many,
+		.n_captured = plans->n_captured[1],
+		.rows = palloc0(sizeof(int64) * n),
+		.cxt = CurrentMemoryContext};
 
 	if (plans->classify == NULL)
 		return;

@@ -144,11 +144,6 @@ tally_row(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
-static void
-tally_nothing(DestReceiver *self)
-{
-}
-
 /* Whether the customer's tally makes the rule hold it back. */
 static bool
 tally_blocks(const TallyReceiver *receiver, const Tally *tally)
@@ -172,8 +167,7 @@ run_blocker_rule(const Rule *rule, SPIPlanPtr plan, Datum param, bool many,
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TallyReceiver receiver = {
-		.pub = {tally_row, tally_startup, tally_nothing, tally_nothing,
-				DestNone},
+		.pub = row_receiver(tally_row, tally_startup),
 		.balance = (rule->kind == RULE_BALANCE),
 		.cxt = AllocSetContextCreate(cxt, "anonymize blocker tallies",
 									 ALLOCSET_SMALL_SIZES)};

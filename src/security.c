@@ -144,6 +144,24 @@ run_statement(const MappedRelation *rel, SPIPlanPtr plan, Datum *values,
 						 read_only, NULL);
 }
 
+static void
+receiver_done(DestReceiver *self)
+{
+}
+
+/*
+ * A DestReceiver for run_statement_into() that hands each row to
+ * receive_row and checks the row type with startup; it keeps nothing of
+ * its own.
+ */
+DestReceiver
+row_receiver(bool (*receive_row)(TupleTableSlot *, DestReceiver *),
+			 void (*startup)(DestReceiver *, int, TupleDesc))
+{
+	return (DestReceiver){receive_row, startup, receiver_done, receiver_done,
+						  DestNone};
+}
+
 /*
  * The same for a SELECT whose rows go to dest, which tallies them: no row
  * is kept, however many the statement reads.  snapshot as for

@@ -139,11 +139,6 @@ check_rows_startup(DestReceiver *self, int operation, TupleDesc desc)
 		elog(ERROR, "unexpected row type of a verification statement");
 }
 
-static void
-check_rows_nothing(DestReceiver *self)
-{
-}
-
 /*
  * Runs the verification statement of an erased scope (verify_erased_sql())
  * with snapshot and read_only as for run_statement(), and returns its
@@ -159,11 +154,8 @@ count_unerased(const Mapping *m, const ErasedScope *erased, SPIPlanPtr plan,
 	const MappedRelation *rel = &erased->scope->relation;
 	int                   n = 1 + n_checks(erased);
 	int64                *counts = palloc0(sizeof(int64) * n);
-	CheckReceiver         receiver = {{count_check_row, check_rows_startup,
-									   check_rows_nothing, check_rows_nothing,
-									   DestNone},
-									  counts,
-									  n - 1};
+	CheckReceiver         receiver = {
+				row_receiver(count_check_row, check_rows_startup), counts, n - 1};
 
 	if (scope_rows_are_distinct(m, erased->scope))
 	{
