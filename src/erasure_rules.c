@@ -954,7 +954,7 @@ append_unerased_checks(StringInfo sql, const Mapping *m,
  * the scan under it).  Otherwise one row: the number of the customers'
  * rows of the scope (a row joined to two ancestor rows counts once, as
  * UPDATE does; by table and ctid), then for each check the number of rows
- * that fail it.
+ * that fail it (counted the same way).
  */
 char *
 verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
@@ -977,7 +977,9 @@ verify_erased_sql(const Mapping *m, const ErasedScope *erased, bool many)
 		appendStringInfoString(&sql, "SELECT pg_catalog.count(DISTINCT"
 									 " (t.tableoid, t.ctid))");
 		append_unerased_checks(&sql, m, erased, root,
-							   ", pg_catalog.count(*) FILTER (WHERE ", ")");
+							   ", pg_catalog.count(DISTINCT (t.tableoid,"
+							   " t.ctid)) FILTER (WHERE ",
+							   ")");
 	}
 	appendStringInfoString(&sql, " FROM ");
 	append_scope_rows(&sql, m, erased->scope, root, ", ");
