@@ -346,12 +346,18 @@ residue_capture(const Mapping *m, CustomerErasure *const *customers, int n)
 	MemoryContext work_cxt = AllocSetContextCreate(
 		result_cxt, "anonymize residue capture", ALLOCSET_SMALL_SIZES);
 	MemoryContext  old = MemoryContextSwitchTo(work_cxt);
-	ResidueSource *sources = palloc(sizeof(ResidueSource) * max_sources(m));
 	const Scope   *scopes[2];
 	int            n_scopes = source_scopes(m, scopes);
+	ResidueSource *sources[2];
+	int            n_sources[2];
 	Needles        needles = {palloc(sizeof(Datum) * max_sources(m)),
 							  palloc(sizeof(Datum) * max_sources(m)), 0};
 
+	for (int s = 0; s < n_scopes; s++)
+	{
+		sources[s] = palloc(sizeof(ResidueSource) * max_sources(m));
+		n_sources[s] = residue_sources(m, scopes[s], sources[s]);
+	}
 	for (int c = 0; c < n; c++)
 	{
 		CustomerErasure *customer = customers[c];
@@ -362,8 +368,7 @@ residue_capture(const Mapping *m, CustomerErasure *const *customers, int n)
 		needles.n = 0;
 		for (int s = 0; s < n_scopes; s++)
 			if (customer->captured[s] != NULL)
-				add_needles(&needles, customer, sources,
-							residue_sources(m, scopes[s], sources),
+				add_needles(&needles, customer, sources[s], n_sources[s],
 							customer->captured[s]);
 		if (needles.n == 0)
 			continue;
